@@ -17,3 +17,7 @@ class ConnectionConfigError(K8sPodError, ValueError):
 
     The message names the connection id and the field. Raised before any API call.
     """
+
+
+class PodSpecError(K8sPodError, ValueError):
+    """Operator arguments or a manifest cannot make a valid pod. The message names the field path."""
