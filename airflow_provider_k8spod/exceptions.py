@@ -21,3 +21,74 @@ class ConnectionConfigError(K8sPodError, ValueError):
 
 class PodSpecError(K8sPodError, ValueError):
     """Operator arguments or a manifest cannot make a valid pod. The message names the field path."""
+
+
+class CredentialError(K8sPodError):
+    """A kubeconfig's credentials (exec plugin, OIDC refresh, token file) could not produce a token."""
+
+
+class KubernetesApiError(K8sPodError):
+    """The Kubernetes API refused or failed a request.
+
+    The message names the operation, the object (pod and namespace) and the API's own status, reason and
+    message, e.g. ``get pod "x" in namespace "ns": 404 NotFound: pods "x" not found``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        api_message: str | None = None,
+        verb: str | None = None,
+        what: str | None = None,
+        body: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.api_message = api_message
+        self.verb = verb
+        self.what = what
+        self.body = body
+
+
+class BadRequestError(KubernetesApiError):
+    """400: the request is malformed (e.g. a log request for a container that is not running yet)."""
+
+
+class UnauthorizedError(KubernetesApiError):
+    """401: the credentials were not accepted."""
+
+
+class ForbiddenError(KubernetesApiError):
+    """403: RBAC does not allow the operation."""
+
+
+class NotFoundError(KubernetesApiError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class ConflictError(KubernetesApiError):
+    """409: a conflict; ``AlreadyExistsError`` when creating an object whose name is taken."""
+
+
+class AlreadyExistsError(ConflictError):
+    """409 AlreadyExists on create."""
+
+
+class ExpiredError(KubernetesApiError):
+    """410: a watch or list resourceVersion is too old; relist and watch again."""
+
+
+class InvalidError(KubernetesApiError):
+    """422: the object failed the API server's validation."""
+
+
+class ApiUnavailableError(KubernetesApiError):
+    """The API stayed unavailable (429/5xx/connection errors) for the whole retry budget."""
+
+
+class ExecError(K8sPodError):
+    """A command run in a container through exec failed, or its output exceeded the size limit."""
