@@ -1,18 +1,75 @@
-"""The provider's metadata, kept apart so that importing the package stays cheap."""
+"""The provider's metadata, kept apart so that importing the package stays cheap.
+
+The connection form is generated from the extras the hook actually reads
+(:data:`airflow_provider_k8spod.hooks.connection.EXTRA_FIELDS`), so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 DISTRIBUTION_NAME = "airflow-provider-k8spod"
+INTEGRATION = "Kubernetes Pods (k8spod)"
+
+HOOK_MODULES = ["airflow_provider_k8spod.hooks.kubernetes"]
+OPERATOR_MODULES = ["airflow_provider_k8spod.operators.pod"]
+#: Trigger modules are listed here once they exist (a listed module that does not import breaks the UI).
+TRIGGER_MODULES: list[str] = []
+
+_SCHEMA_TYPES = {"bool": "boolean", "str": "string", "secret": "string", "json": "string"}
+
+
+def connection_fields() -> dict[str, Any]:
+    """``conn-fields`` of the connection type: one entry per extra the hook reads."""
+    from airflow_provider_k8spod.hooks.connection import EXTRA_FIELDS
+
+    fields: dict[str, Any] = {}
+    for name, (kind, label, description) in EXTRA_FIELDS.items():
+        schema: dict[str, Any] = {"type": [_SCHEMA_TYPES[kind], "null"]}
+        if kind == "secret":
+            schema["format"] = "password"
+        if kind == "bool":
+            schema["default"] = False
+        fields[name] = {"label": label, "description": description, "schema": schema}
+    return fields
 
 
 def provider_info() -> dict[str, Any]:
     from airflow_provider_k8spod import __version__
+    from airflow_provider_k8spod.hooks.connection import CONN_TYPE
 
-    return {
+    info: dict[str, Any] = {
         "package-name": DISTRIBUTION_NAME,
-        "name": "Kubernetes Pods (k8spod)",
-        "description": "Run Airflow tasks as Kubernetes pods.",
+        "name": INTEGRATION,
+        "description": "Run Airflow tasks as Kubernetes pods: operator, sync and async hooks, deferrable "
+        "trigger, and a local cluster for tests.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://kubernetes.io/docs/concepts/workloads/pods/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": HOOK_MODULES}],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": OPERATOR_MODULES}],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_k8spod.hooks.kubernetes.KubernetesHook",
+                "hook-name": "Kubernetes Pods (k8spod)",
+                "conn-fields": connection_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"host": "API server URL", "password": "Bearer token"},
+                    "placeholders": {
+                        "host": "https://my-cluster.example.com:6443 (leave empty to use a kubeconfig)",
+                        "password": "service-account token (only with API server URL)",
+                    },
+                },
+            }
+        ],
     }
+    if TRIGGER_MODULES:
+        info["triggers"] = [{"integration-name": INTEGRATION, "python-modules": TRIGGER_MODULES}]
+    return info

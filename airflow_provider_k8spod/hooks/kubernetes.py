@@ -376,10 +376,9 @@ class KubernetesHook(_HookBase):
             message = f"Connected to {where} (Kubernetes {version.get('gitVersion', 'unknown version')})"
             try:
                 self._call(api.list_namespaced_pods_probe(namespace))
-                message += f"; pods in namespace {namespace!r} can be listed"
             except KubernetesApiError as exc:
-                message += f"; but listing pods in namespace {namespace!r} failed: {exc}"
-            return True, message
+                return False, f"{message}, but listing pods in namespace {namespace!r} failed: {exc}"
+            return True, f"{message}; pods in namespace {namespace!r} can be listed"
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
 
