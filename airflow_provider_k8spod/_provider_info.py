@@ -21,7 +21,7 @@ _SCHEMA_TYPES = {"bool": "boolean", "str": "string", "secret": "string", "json":
 
 def connection_fields() -> dict[str, Any]:
     """``conn-fields`` of the connection type: one entry per extra the hook reads."""
-    from airflow_provider_k8spod.hooks.connection import EXTRA_FIELDS
+    from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
 
     fields: dict[str, Any] = {}
     for name, (kind, label, description) in EXTRA_FIELDS.items():
@@ -36,7 +36,7 @@ def connection_fields() -> dict[str, Any]:
 
 def provider_info() -> dict[str, Any]:
     from airflow_provider_k8spod import __version__
-    from airflow_provider_k8spod.hooks.connection import CONN_TYPE
+    from airflow_provider_k8spod.hooks.fields import CONN_TYPE
 
     info: dict[str, Any] = {
         "package-name": DISTRIBUTION_NAME,

@@ -220,8 +220,7 @@ def resolve_cluster_access(
         return access()
     elif settings.kube_config:
         origin = f"{conn}, field 'kube_config'"
-        parsed = kc.parse_kubeconfig(settings.kube_config, origin=origin)
-        config = kc.inline_files(parsed, base_dir=None, origin=origin)
+        config = kc.parse_kubeconfig(settings.kube_config, origin=origin)
     elif settings.kube_config_path:
         origin = f"{conn}, field 'kube_config_path' ({settings.kube_config_path!r})"
         config = kc.read_kubeconfig_file(settings.kube_config_path, origin=origin)
@@ -249,7 +248,7 @@ def resolve_cluster_access(
         origin = f"{conn}, kubeconfig {os.pathsep.join(paths)!r}"
         config = kc.merge_kubeconfigs([kc.read_kubeconfig_file(p) for p in paths])
 
-    flat = kc.flatten(config, context, origin=origin)
+    flat = kc.inline_files(kc.flatten(config, context, origin=origin), base_dir=None, origin=origin)
     if insecure:
         flat["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
     ctx_namespace = kc.flat_parts(flat)[0].get("namespace")

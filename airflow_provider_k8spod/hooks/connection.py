@@ -22,55 +22,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow_provider_k8spod.exceptions import ConnectionConfigError
+from airflow_provider_k8spod.hooks.fields import DEFAULT_CONN_ID, EXTRA_FIELDS, LEGACY_PREFIXES
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONN_ID = "kubernetes_default"
-CONN_TYPE = "k8spod"
-
-#: Prefixes an extra may carry: the upstream legacy one and our own connection type's.
-_LEGACY_PREFIXES = ("extra__kubernetes__", f"extra__{CONN_TYPE}__")
-
-#: Extra name -> (kind, label, description). ``kind`` drives parsing and the UI form schema.
-EXTRA_FIELDS: dict[str, tuple[str, str, str]] = {
-    "in_cluster": (
-        "bool",
-        "In cluster configuration",
-        "Use the service account of the pod Airflow runs in.",
-    ),
-    "kube_config_path": (
-        "str",
-        "Kube config path",
-        "Path of a kubeconfig file on the worker. Its content is read on the worker, so the triggerer "
-        "does not need the file.",
-    ),
-    "kube_config": (
-        "secret",
-        "Kube config (YAML or JSON)",
-        "Content of a kubeconfig file, as YAML or JSON text.",
-    ),
-    "cluster_context": ("str", "Cluster context", "Context of the kubeconfig to use."),
-    "namespace": ("str", "Namespace", "Default namespace for pods."),
-    "ca_cert": (
-        "str",
-        "CA certificate (PEM)",
-        "Certificate authority of the API server, for a connection given by host and token "
-        "(PEM text, or base64 of it).",
-    ),
-    "disable_verify_ssl": ("bool", "Disable SSL", "Do not verify the API server's TLS certificate."),
-    "disable_tcp_keepalive": ("bool", "Disable TCP keepalive", "Do not enable TCP keepalive."),
-    "xcom_sidecar_container_image": ("str", "XCom sidecar image", "Image of the XCom sidecar."),
-    "xcom_sidecar_container_resources": (
-        "json",
-        "XCom sidecar resources (JSON)",
-        'Resources of the XCom sidecar, e.g. {"requests": {"cpu": "5m"}}.',
-    ),
-    "xcom_sidecar_container_security_context": (
-        "json",
-        "XCom sidecar security context (JSON)",
-        "Security context of the XCom sidecar.",
-    ),
-}
 
 #: Unknown extras at least this similar to a known one are taken for a typo, which is an error.
 _TYPO_CUTOFF = 0.85
@@ -175,7 +129,7 @@ def _parse_kube_config(conn_id: str | None, value: Any) -> str | None:
 
 
 def _strip_prefix(key: str) -> str:
-    for prefix in _LEGACY_PREFIXES:
+    for prefix in LEGACY_PREFIXES:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key

@@ -15,7 +15,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,36 @@ def read_kubeconfig_file(path: str, *, origin: str | None = None) -> dict[str, A
     except OSError as exc:
         raise ConnectionConfigError(f"{where}: cannot read the file ({exc.strerror})") from None
     config = parse_kubeconfig(text, origin=where)
-    return inline_files(config, base_dir=str(Path(path).expanduser().resolve().parent), origin=where)
+    return absolutize_paths(config, base_dir=str(Path(path).expanduser().resolve().parent))
+
+
+def _file_fields(config: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(mapping, key) of every kubeconfig field that names a file."""
+    for cluster in config.get("clusters") or []:
+        body = cluster.get("cluster") or {}
+        for key in _FILE_KEYS_CLUSTER:
+            yield body, key
+    for user in config.get("users") or []:
+        body = user.get("user") or {}
+        for key in (*_FILE_KEYS_USER, "tokenFile"):
+            yield body, key
+        oidc = (body.get("auth-provider") or {}).get("config")
+        if isinstance(oidc, dict):
+            yield oidc, "idp-certificate-authority"
+
+
+def absolutize_paths(config: Mapping[str, Any], *, base_dir: str) -> dict[str, Any]:
+    """Make the file references of a kubeconfig absolute (relative ones are relative to its folder).
+
+    Files are only read later, by :func:`inline_files`, for the one context that is used: like kubectl,
+    a kubeconfig whose *other* contexts refer to missing files still works.
+    """
+    result = copy.deepcopy(dict(config))
+    for body, key in _file_fields(result):
+        value = body.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            body[key] = str(Path(base_dir) / value)
+    return result
 
 
 def merge_kubeconfigs(configs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -204,6 +233,7 @@ def kubeconfig_from_host(
                 raise ConnectionConfigError(
                     f"{origin}, field 'ca_cert': expected a PEM certificate or its base64"
                 ) from None
+        text = text.strip() + "\n"
         if "-----BEGIN CERTIFICATE-----" not in text:
             raise ConnectionConfigError(f"{origin}, field 'ca_cert': no PEM certificate found")
         cluster["certificate-authority-data"] = base64.b64encode(text.encode()).decode()

@@ -1,0 +1,22 @@
+"""Test-wide set-up: every test session gets its own throw-away AIRFLOW_HOME.
+
+This runs before any test module imports Airflow (Airflow reads its configuration at import time), so a
+developer's own AIRFLOW_HOME is never touched. Under pytest-xdist each worker gets its own home.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_home = tempfile.mkdtemp(prefix=f"k8spod-test-airflow-{_worker}-")
+os.makedirs(os.path.join(_home, "dags"), exist_ok=True)
+os.environ["AIRFLOW_HOME"] = _home
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_home, "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
+os.environ.pop("KUBECONFIG", None)
+
+pytest_plugins = ["tests.airflow_fixtures"]
