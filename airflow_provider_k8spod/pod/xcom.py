@@ -1,0 +1,212 @@
+"""The XCom sidecar: the pod side of ``do_xcom_push``.
+
+The main container writes its result to ``/airflow/xcom/return.json``; a small sidecar container shares that
+directory (an ``emptyDir`` volume named ``xcom``) and stays alive so the result can be read with an exec of
+``cat`` after the main container has finished. It is then stopped with an exec of ``kill -2 1`` (each
+container has its own PID namespace, so PID 1 is the sidecar's shell), which exits 0 on SIGINT or SIGTERM.
+
+Defaults (see docs/pod-spec.md for the reasoning):
+
+- image :data:`DEFAULT_SIDECAR_IMAGE`, a pinned busybox from ``registry.k8s.io`` (the Kubernetes project's
+  own registry, which every cluster already pulls its system images from), not Docker Hub;
+- resources :data:`DEFAULT_SIDECAR_RESOURCES` (requests and limits, so quotas accept it);
+- security context :data:`DEFAULT_SIDECAR_SECURITY_CONTEXT`, which passes the Pod Security Standards
+  "restricted" profile (non-root numeric user, no privilege escalation, all capabilities dropped, seccomp
+  RuntimeDefault, read-only root filesystem).
+
+Each can be replaced, in this order of precedence: operator argument (``xcom_sidecar_container_image``,
+``xcom_sidecar_container_resources``, ``xcom_sidecar_container_security_context``), connection extra of the
+same name, default. A replacement is taken whole (no merge); an empty dict means "none".
+
+Public API (pure):
+
+- :class:`SidecarSettings` and :func:`sidecar_settings` ``(operator values, connection values)``;
+- :func:`sidecar_container` ``(settings) -> dict``;
+- :func:`inject_xcom_sidecar` ``(pod, main_container, settings) -> dict`` (returns a new pod, idempotent).
+
+Constants the lifecycle uses: :data:`XCOM_SIDECAR_NAME`, :data:`XCOM_MOUNT_PATH`, :data:`XCOM_RETURN_FILE`,
+:data:`XCOM_SIDECAR_STOP_COMMAND`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_k8spod.exceptions import PodSpecError
+
+__all__ = [
+    "DEFAULT_SIDECAR_IMAGE",
+    "DEFAULT_SIDECAR_RESOURCES",
+    "DEFAULT_SIDECAR_SECURITY_CONTEXT",
+    "XCOM_MOUNT_PATH",
+    "XCOM_RETURN_FILE",
+    "XCOM_SIDECAR_COMMAND",
+    "XCOM_SIDECAR_NAME",
+    "XCOM_SIDECAR_STOP_COMMAND",
+    "XCOM_VOLUME_NAME",
+    "SidecarSettings",
+    "inject_xcom_sidecar",
+    "sidecar_container",
+    "sidecar_settings",
+]
+
+XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
+XCOM_VOLUME_NAME = "xcom"
+XCOM_MOUNT_PATH = "/airflow/xcom"
+XCOM_RETURN_FILE = f"{XCOM_MOUNT_PATH}/return.json"
+
+#: Pinned busybox built by the Kubernetes project (has sh, cat, sleep, kill), served by registry.k8s.io.
+DEFAULT_SIDECAR_IMAGE = "registry.k8s.io/e2e-test-images/busybox:1.36.1-1"
+
+#: A shell that waits until SIGINT or SIGTERM and then exits 0. ``sleep & wait`` lets the trap run at once
+#: instead of after the current sleep.
+XCOM_SIDECAR_COMMAND = [
+    "sh",
+    "-c",
+    "trap 'exit 0' INT TERM; while true; do sleep 30 & wait $!; done",
+]
+
+#: What the lifecycle execs in the sidecar to stop it (PID 1 of the sidecar is the shell above).
+XCOM_SIDECAR_STOP_COMMAND = ["kill", "-2", "1"]
+
+DEFAULT_SIDECAR_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "1m", "memory": "10Mi"},
+    "limits": {"cpu": "100m", "memory": "50Mi"},
+}
+
+DEFAULT_SIDECAR_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "runAsGroup": 65534,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@dataclass(frozen=True)
+class SidecarSettings:
+    """Image, resources and security context of the XCom sidecar (canonical camelCase dicts)."""
+
+    image: str = DEFAULT_SIDECAR_IMAGE
+    resources: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_SIDECAR_RESOURCES))
+    security_context: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_SIDECAR_SECURITY_CONTEXT)
+    )
+
+
+def sidecar_settings(
+    *,
+    image: str | None = None,
+    resources: Any = None,
+    security_context: Any = None,
+    connection_image: str | None = None,
+    connection_resources: Any = None,
+    connection_security_context: Any = None,
+) -> SidecarSettings:
+    """Resolve the sidecar settings: operator value, else connection extra, else default.
+
+    Values may be ``kubernetes.client`` models or dicts in camelCase or snake_case; ``None`` means "not set".
+    """
+    from airflow_provider_k8spod.pod.normalize import to_api
+
+    chosen_image = image or connection_image or DEFAULT_SIDECAR_IMAGE
+    if not isinstance(chosen_image, str):
+        raise PodSpecError(f"xcom_sidecar_container_image: expected a string, got {chosen_image!r}")
+
+    def pick(own: Any, conn: Any, default: dict[str, Any], type_name: str, name: str) -> dict[str, Any]:
+        if own is not None:
+            return to_api(own, type_name, name) or {}
+        if conn is not None:
+            return to_api(conn, type_name, f"connection extra {name}") or {}
+        return copy.deepcopy(default)
+
+    return SidecarSettings(
+        image=chosen_image,
+        resources=pick(
+            resources,
+            connection_resources,
+            DEFAULT_SIDECAR_RESOURCES,
+            "V1ResourceRequirements",
+            "xcom_sidecar_container_resources",
+        ),
+        security_context=pick(
+            security_context,
+            connection_security_context,
+            DEFAULT_SIDECAR_SECURITY_CONTEXT,
+            "V1SecurityContext",
+            "xcom_sidecar_container_security_context",
+        ),
+    )
+
+
+def sidecar_container(settings: SidecarSettings | None = None) -> dict[str, Any]:
+    """The sidecar container (canonical dict)."""
+    settings = settings or SidecarSettings()
+    container: dict[str, Any] = {
+        "name": XCOM_SIDECAR_NAME,
+        "image": settings.image,
+        "command": list(XCOM_SIDECAR_COMMAND),
+        "volumeMounts": [{"name": XCOM_VOLUME_NAME, "mountPath": XCOM_MOUNT_PATH}],
+    }
+    if settings.resources:
+        container["resources"] = copy.deepcopy(settings.resources)
+    if settings.security_context:
+        container["securityContext"] = copy.deepcopy(settings.security_context)
+    return container
+
+
+def inject_xcom_sidecar(
+    pod: dict[str, Any], main_container: str, settings: SidecarSettings | None = None
+) -> dict[str, Any]:
+    """A copy of ``pod`` with the XCom volume, its mount on ``main_container`` and the sidecar.
+
+    The main container is found by name, never by position. Injecting twice gives the same pod (an
+    existing sidecar is replaced). A volume called ``xcom`` that is not an emptyDir, or another volume
+    mounted at ``/airflow/xcom`` in the main container, is a :class:`PodSpecError`.
+    """
+    pod = copy.deepcopy(pod)
+    spec = pod.setdefault("spec", {})
+    containers: list[dict[str, Any]] = spec.setdefault("containers", [])
+    main = next((c for c in containers if c.get("name") == main_container), None)
+    if main is None:
+        raise PodSpecError(f"spec.containers: no container named {main_container!r} to mount the XCom volume")
+    if main_container == XCOM_SIDECAR_NAME:
+        raise PodSpecError(f"spec.containers: the main container may not be called {XCOM_SIDECAR_NAME!r}")
+
+    volumes: list[dict[str, Any]] = spec.setdefault("volumes", [])
+    for i, volume in enumerate(volumes):
+        if volume.get("name") == XCOM_VOLUME_NAME:
+            if set(volume) - {"name", "emptyDir"}:
+                raise PodSpecError(
+                    f"spec.volumes[{i}]: the volume name {XCOM_VOLUME_NAME!r} is reserved for the XCom "
+                    "sidecar's emptyDir when do_xcom_push=True; rename your volume"
+                )
+            break
+    else:
+        volumes.insert(0, {"name": XCOM_VOLUME_NAME, "emptyDir": {}})
+
+    mounts: list[dict[str, Any]] = main.setdefault("volumeMounts", [])
+    index = containers.index(main)
+    for j, mount in enumerate(mounts):
+        if mount.get("mountPath") == XCOM_MOUNT_PATH:
+            if mount.get("name") != XCOM_VOLUME_NAME:
+                raise PodSpecError(
+                    f"spec.containers[{index}].volumeMounts[{j}]: {XCOM_MOUNT_PATH} is where the XCom volume "
+                    "is mounted when do_xcom_push=True; mount your volume elsewhere"
+                )
+            break
+    else:
+        mounts.insert(0, {"name": XCOM_VOLUME_NAME, "mountPath": XCOM_MOUNT_PATH})
+
+    sidecar = sidecar_container(settings)
+    for i, container in enumerate(containers):
+        if container.get("name") == XCOM_SIDECAR_NAME:
+            containers[i] = sidecar
+            break
+    else:
+        containers.append(sidecar)
+    return pod
