@@ -25,12 +25,8 @@ from airflow_provider_k8spod.exceptions import ApiUnavailableError, ExecError, K
 from airflow_provider_k8spod.hooks import api
 from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients, resolve_cluster_access
 from airflow_provider_k8spod.hooks.api import ApiRequest, ExecCollector, ExecResult, WatchDecoder, WatchEvent
-from airflow_provider_k8spod.hooks.connection import (
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    aload_connection_settings,
-    load_connection_settings,
-)
+from airflow_provider_k8spod.hooks.connection import aload_connection_settings, load_connection_settings
+from airflow_provider_k8spod.hooks.fields import CONN_TYPE, DEFAULT_CONN_ID
 from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
 __all__ = ["AsyncKubernetesHook", "ClusterAccess", "KubernetesHook", "PodList", "close_async_clients"]

@@ -1,0 +1,85 @@
+"""Provider metadata as Airflow sees it: registration, package name, connection form."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import distribution, entry_points
+
+import pytest
+
+from airflow_provider_k8spod import get_provider_info
+from airflow_provider_k8spod.hooks.connection import ConnectionSettings, settings_from_connection_fields
+from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
+
+
+def test_package_name_equals_distribution_name():
+    # A mismatch makes Airflow's providers manager raise, which breaks every `airflow` command.
+    info = get_provider_info()
+    assert info["package-name"] == distribution("airflow-provider-k8spod").metadata["Name"]
+    (entry_point,) = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.dist.name == info["package-name"]
+    ]
+    assert entry_point.load() is get_provider_info
+
+
+def test_provider_info_validates_against_airflow_schema():
+    import jsonschema
+    from airflow import providers_manager  # noqa: F401 - loads airflow's package data path
+
+    schema_path = os.path.join(
+        os.path.dirname(importlib.import_module("airflow").__file__), "provider_info.schema.json"
+    )
+    with open(schema_path) as f:
+        jsonschema.validate(get_provider_info(), json.load(f))
+
+
+def test_every_listed_module_imports():
+    info = get_provider_info()
+    modules = [
+        m
+        for key in ("hooks", "operators", "triggers")
+        for entry in info.get(key, [])
+        for m in entry["python-modules"]
+    ]
+    assert "airflow_provider_k8spod.hooks.kubernetes" in modules
+    for module in modules:
+        importlib.import_module(module)
+    for conn in info["connection-types"]:
+        module, _, name = conn["hook-class-name"].rpartition(".")
+        hook = getattr(importlib.import_module(module), name)
+        assert hook.conn_type == conn["connection-type"] == "k8spod"
+
+
+def test_connection_form_fields_are_exactly_what_the_hook_reads():
+    (conn_type,) = get_provider_info()["connection-types"]
+    form_fields = set(conn_type["conn-fields"])
+    # Every field of the form is read by the hook ...
+    sample = {"bool": True, "json": '{"a": 1}', "str": "x", "secret": "x"}
+    for name in form_fields:
+        fields = {"host": "https://h"} if name == "ca_cert" else {}
+        settings = settings_from_connection_fields("c", extra={name: sample[EXTRA_FIELDS[name][0]]}, **fields)
+        assert getattr(settings, name) not in (None, ""), name
+    # ... and every extra the hook reads is on the form.
+    read_by_hook = set(ConnectionSettings.__dataclass_fields__) - {
+        "conn_id",
+        "host",
+        "token",
+        "ignored_extras",
+    }
+    assert read_by_hook == form_fields
+    assert conn_type["conn-fields"]["kube_config"]["schema"]["format"] == "password"
+
+
+@pytest.mark.parametrize("command", [["providers", "list"], ["providers", "hooks"]])
+def test_airflow_cli_lists_the_provider(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *command, "-o", "json"], capture_output=True, text=True, check=True
+    )
+    assert "airflow-provider-k8spod" in result.stdout, result.stderr[-2000:]
+    if command[1] == "hooks":
+        hooks = {row["connection_type"]: row for row in json.loads(result.stdout)}
+        assert hooks["k8spod"]["class"] == "airflow_provider_k8spod.hooks.kubernetes.KubernetesHook"
