@@ -19,4 +19,4 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.
 os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
 os.environ.pop("KUBECONFIG", None)
 
-pytest_plugins = ["tests.airflow_fixtures"]
+pytest_plugins = ["tests.airflow_fixtures", "tests.dag_runner"]
