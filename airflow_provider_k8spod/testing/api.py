@@ -1,0 +1,1014 @@
+"""The Kubernetes API routes: discovery, CRUD, list/watch, pods/log, pods/exec, pods/status, eviction.
+
+Every request goes through :meth:`Api.handle`: request info (verb, resource, namespace, name) is parsed
+as kube-apiserver does, then authentication (bearer token), request counting, forbidden rules and
+injected faults apply, then the resource handler runs. Errors are ``Status`` bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import copy
+import hmac
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_k8spod.testing import _http as web
+from airflow_provider_k8spod.testing import errors, objects, patch, podstatus, tables, validation
+from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339, truthy
+from airflow_provider_k8spod.testing.defaults import admit_pod, default_pod
+from airflow_provider_k8spod.testing.errors import ApiError
+from airflow_provider_k8spod.testing.faults import FaultRule
+from airflow_provider_k8spod.testing.logs import LogOptions, follow, since_option
+from airflow_provider_k8spod.testing.remotecommand import PROTOCOLS, ExecOptions, serve_exec
+from airflow_provider_k8spod.testing.runtime import DEFAULT_PATH, ExecutableNotFound
+from airflow_provider_k8spod.testing.selectors import (
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+    supported_fields,
+)
+from airflow_provider_k8spod.testing.store import Change, WatchClose, WatchError
+
+if TYPE_CHECKING:
+    from airflow_provider_k8spod.testing.server import ClusterServer
+
+NAMESPACED = ("pods", "events", "configmaps", "secrets")
+CLUSTER_SCOPED = ("namespaces", "nodes")
+SUBRESOURCES = {
+    "pods": ("log", "exec", "status", "eviction", "attach", "portforward", "binding", "ephemeralcontainers"),
+    "namespaces": ("status", "finalize"),
+    "nodes": ("status", "proxy"),
+}
+MAX_BODY = 3 * 1024 * 1024
+
+
+@dataclass
+class RequestInfo:
+    method: str
+    path: str
+    is_resource: bool
+    verb: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str | None = None
+    name: str | None = None
+
+    @property
+    def full_resource(self) -> str:
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+    @property
+    def stats_key(self) -> str:
+        return f"{self.verb} {self.full_resource}"
+
+
+def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
+    """Turn a request into (verb, resource, subresource, namespace, name) like kube-apiserver."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2 or parts[0] != "api" or parts[1] != "v1" or len(parts) == 2:
+        return RequestInfo(method, path, False)
+    rest = parts[2:]
+    namespace: str | None = None
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+        namespace = rest[1]
+        rest = rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else ""
+    if len(rest) > 3:
+        return RequestInfo(method, path, False)
+    watch = truthy(query.get("watch"))
+    if method in ("GET", "HEAD"):
+        if subresource == "exec":
+            verb = "create"
+        elif watch:
+            verb = "watch"
+        else:
+            verb = "get" if name else "list"
+    elif method == "POST":
+        verb = "create"
+    elif method == "PUT":
+        verb = "update"
+    elif method == "PATCH":
+        verb = "patch"
+    elif method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    else:
+        verb = method.lower()
+    return RequestInfo(method, path, True, verb, resource, subresource, namespace, name)
+
+
+def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def error_response(err: ApiError) -> web.Response:
+    return json_response(err.status(), err.code, err.headers)
+
+
+def _int_param(query: Mapping[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise errors.bad_request(f'strconv.ParseInt: parsing "{value}": invalid syntax') from exc
+
+
+class StreamCutter:
+    """Writes a streaming body; when a reset_stream fault applies, cuts the connection after N bytes."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse, rule: FaultRule | None) -> None:
+        self.request = request
+        self.response = response
+        self.left = rule.after_bytes if rule is not None else None
+        self.cut = False
+
+    async def write(self, data: bytes) -> bool:
+        if self.cut:
+            return False
+        if self.left is not None and len(data) >= self.left:
+            head = data[: self.left]
+            if head:
+                await self.response.write(head)
+            self.cut = True
+            await asyncio.sleep(0.05)
+            self.request.abort()
+            return False
+        if self.left is not None:
+            self.left -= len(data)
+        await self.response.write(data)
+        return True
+
+
+class Api:
+    def __init__(self, srv: ClusterServer) -> None:
+        self.srv = srv
+
+    # ----------------------------------------------------------------------------------------- entry
+
+    async def handle(self, request: web.Request) -> web.AnyResponse:
+        path = request.path
+        if path.startswith("/_local/"):
+            return await self.srv.admin.handle(request)
+        if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return web.Response(text="ok", content_type="text/plain")
+        if not self._authenticated(request):
+            return error_response(errors.unauthorized())
+        info = parse_request_info(request.method, path, request.query)
+        try:
+            if not info.is_resource:
+                return self._non_resource(request)
+            self.srv.stats[info.stats_key] += 1
+            if self.srv.faults.is_forbidden(info.verb, info.full_resource, info.namespace):
+                raise errors.forbidden(
+                    self.srv.user, info.verb, info.full_resource, info.namespace, info.name
+                )
+            delay = self.srv.faults.take("latency", info.verb, info.full_resource, info.namespace, info.name)
+            if delay is not None:
+                await asyncio.sleep(delay.seconds)
+            failure = self.srv.faults.take("fail", info.verb, info.full_resource, info.namespace, info.name)
+            if failure is not None:
+                raise errors.injected(failure.status, failure.message, failure.retry_after)
+            return await self._dispatch(request, info)
+        except ApiError as err:
+            return error_response(err)
+        except SelectorError as err:
+            return error_response(errors.bad_request(str(err)))
+
+    def _authenticated(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return hmac.compare_digest(token.strip().encode(), self.srv.token.encode())
+
+    def _non_resource(self, request: web.Request) -> web.Response:
+        path = request.path.rstrip("/")
+        if path == "/version":
+            return json_response(objects.KUBE_VERSION)
+        if path == "/api":
+            return json_response(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.srv.port}"}
+                    ],
+                }
+            )
+        if path == "/api/v1":
+            return json_response(objects.api_resource_list())
+        if path == "/apis":
+            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        raise errors.path_not_found()
+
+    async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
+        resource = info.resource
+        if resource not in NAMESPACED and resource not in CLUSTER_SCOPED:
+            raise errors.path_not_found()
+        if resource in CLUSTER_SCOPED and info.namespace is not None:
+            raise errors.path_not_found()
+        if info.subresource and info.subresource not in SUBRESOURCES.get(resource, ()):
+            raise errors.path_not_found()
+        if resource in NAMESPACED and info.namespace is not None and info.verb not in ("list", "watch"):
+            pass
+        if info.subresource:
+            return await self._subresource(request, info)
+        if info.verb in ("list", "watch"):
+            return await self._list_or_watch(request, info)
+        if resource in NAMESPACED and info.namespace is None:
+            # Cluster-wide paths of namespaced resources only support list/watch.
+            raise errors.method_not_allowed()
+        if info.verb == "get":
+            return self._get(request, info)
+        if info.verb == "create":
+            if info.name:
+                raise errors.method_not_allowed()
+            return await self._create(request, info)
+        if info.verb in ("update", "patch"):
+            if not info.name:
+                raise errors.method_not_allowed()
+            return await self._modify(request, info)
+        if info.verb == "delete":
+            return await self._delete(request, info)
+        if info.verb == "deletecollection":
+            return await self._delete_collection(request, info)
+        raise errors.method_not_allowed()
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def _require_namespace(self, namespace: str | None) -> None:
+        if namespace is not None and self.srv.store.get("namespaces", "", namespace) is None:
+            raise errors.not_found("namespaces", namespace)
+
+    def _lookup(self, info: RequestInfo) -> JSON:
+        assert info.name is not None
+        obj = self.srv.store.get(info.resource, info.namespace or "", info.name)
+        if obj is None:
+            raise errors.not_found(info.resource, info.name)
+        return obj
+
+    def _get(self, request: web.Request, info: RequestInfo) -> web.Response:
+        obj = self._lookup(info)
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return json_response(
+                tables.to_table(
+                    info.resource,
+                    [obj],
+                    obj["metadata"]["resourceVersion"],
+                    request.query.get("includeObject", "Metadata"),
+                )
+            )
+        return json_response(objects.with_kind(info.resource, obj))
+
+    def _selectors(self, request: web.Request, resource: str) -> tuple[Any, Any]:
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"), supported_fields(resource))
+        return labels, fields
+
+    async def _list_or_watch(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
+        if info.name:
+            # A watch on a single object: /namespaces/ns/pods/name?watch=true.
+            field = f"metadata.name={info.name}"
+            existing = request.query.get("fieldSelector")
+            query = dict(request.query)
+            query["fieldSelector"] = f"{existing},{field}" if existing else field
+        else:
+            query = dict(request.query)
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), supported_fields(info.resource))
+        if info.verb == "watch":
+            return await self._watch(request, info, labels, fields, query)
+        store = self.srv.store
+        items = [
+            o
+            for o in store.list(info.resource, info.namespace)
+            if labels.matches((o.get("metadata") or {}).get("labels"))
+            and (not fields.requirements or fields.matches(_fields(info.resource, o)))
+        ]
+        rv = str(store.rv)
+        extra: JSON = {}
+        limit = _int_param(query, "limit")
+        token = query.get("continue")
+        if token:
+            try:
+                state = json.loads(base64.b64decode(token))
+                start = tuple(state["start"])
+            except (ValueError, KeyError, binascii.Error) as exc:
+                raise errors.bad_request(f"continue key is not valid: {exc}") from exc
+            items = [o for o in items if _key(o) > start]
+        if limit is not None and limit > 0 and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            last = _key(items[-1])
+            extra["continue"] = base64.b64encode(
+                json.dumps({"rv": rv, "start": list(last)}).encode()
+            ).decode()
+            extra["remainingItemCount"] = remaining
+        if tables.wants_table(request.headers.get("Accept", "")):
+            return json_response(
+                tables.to_table(info.resource, items, rv, query.get("includeObject", "Metadata"), extra)
+            )
+        return json_response(objects.list_object(info.resource, items, rv, extra))
+
+    async def _watch(
+        self, request: web.Request, info: RequestInfo, labels: Any, fields: Any, query: Mapping[str, str]
+    ) -> web.AnyResponse:
+        store = self.srv.store
+        timings = self.srv.config.timings
+        rv_text = query.get("resourceVersion") or ""
+        send_initial = truthy(query.get("sendInitialEvents"))
+        since: int | None
+        if rv_text in ("", "0") or send_initial:
+            since = None
+        else:
+            try:
+                since = int(rv_text)
+            except ValueError as exc:
+                raise errors.bad_request(f'invalid resource version "{rv_text}"') from exc
+        timeout = _int_param(query, "timeoutSeconds")
+        if timeout is None or timeout <= 0:
+            base = timings.default_watch_timeout_seconds
+            timeout_s = base * (1 + random.random())
+        else:
+            timeout_s = float(timeout)
+        bookmarks = truthy(query.get("allowWatchBookmarks"))
+        cut_rule = self.srv.faults.take(
+            "reset_stream", "watch", info.full_resource, info.namespace, info.name
+        )
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        writer = StreamCutter(request, response, cut_rule)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            watcher = store.watch(info.resource, info.namespace, labels, fields, since)
+        except ApiError as err:
+            await writer.write(_event_line("ERROR", err.status()))
+            await _finish(response)
+            return response
+        try:
+            if send_initial:
+                initial = watcher.queue.qsize()
+                for _ in range(initial):
+                    item = watcher.queue.get_nowait()
+                    if isinstance(item, Change) and not await writer.write(
+                        _event_line(item.type, _obj(info, item))
+                    ):
+                        return response
+                if bookmarks:
+                    mark = _bookmark(info.resource, str(store.rv))
+                    mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
+                    if not await writer.write(_event_line("BOOKMARK", mark)):
+                        return response
+            next_bookmark = loop.time() + timings.bookmark_interval_seconds
+            while True:
+                now = loop.time()
+                if now >= deadline:
+                    break
+                wait = deadline - now
+                if bookmarks:
+                    wait = min(wait, max(0.0, next_bookmark - now))
+                try:
+                    item = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if bookmarks and loop.time() >= next_bookmark:
+                        next_bookmark = loop.time() + timings.bookmark_interval_seconds
+                        if not await writer.write(
+                            _event_line("BOOKMARK", _bookmark(info.resource, str(store.rv)))
+                        ):
+                            return response
+                    continue
+                if isinstance(item, WatchClose):
+                    break
+                if isinstance(item, WatchError):
+                    await writer.write(_event_line("ERROR", item.status))
+                    break
+                if not await writer.write(_event_line(item.type, _obj(info, item))):
+                    return response
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        finally:
+            store.unwatch(watcher)
+        await _finish(response)
+        return response
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "Request entity too large: limit is 3145728")
+        content_type = request.headers.get("Content-Type", "application/json")
+        if "yaml" in content_type:
+            import yaml
+
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise errors.bad_request(f"error decoding YAML: {exc}") from exc
+        try:
+            return json.loads(raw or b"null")
+        except ValueError as exc:
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+
+    def _decode_object(self, info: RequestInfo, body: Any) -> JSON:
+        kind = objects.kind_of(info.resource)
+        if not isinstance(body, dict):
+            raise errors.bad_request(
+                f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot '
+                f"unmarshal {type(body).__name__} into Go value of type core.{kind}"
+            )
+        if body.get("kind") and body["kind"] != kind:
+            raise errors.bad_request(
+                f'{body["kind"]} in version "v1" cannot be handled as a {kind}: no kind '
+                f'"{body["kind"]}" is registered for version "v1"'
+            )
+        obj = copy.deepcopy(body)
+        obj["kind"] = kind
+        obj["apiVersion"] = "v1"
+        meta = obj.get("metadata")
+        if meta is None:
+            obj["metadata"] = {}
+        elif not isinstance(meta, dict):
+            raise errors.bad_request(
+                f'{kind} in version "v1" cannot be handled as a {kind}: metadata must be an object'
+            )
+        if info.resource in NAMESPACED:
+            body_ns = obj["metadata"].get("namespace")
+            if body_ns and body_ns != info.namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            obj["metadata"]["namespace"] = info.namespace
+        if info.resource == "secrets":
+            _normalize_secret(obj)
+        return obj
+
+    async def _create(self, request: web.Request, info: RequestInfo) -> web.Response:
+        body = await self._body(request)
+        obj = self._decode_object(info, body)
+        self._require_namespace(info.namespace)
+        if info.namespace is not None:
+            ns_obj = self.srv.store.get("namespaces", "", info.namespace)
+            if ns_obj is not None and ns_obj["metadata"].get("deletionTimestamp"):
+                raise ApiError(
+                    403,
+                    f'{info.resource} "{obj["metadata"].get("name", "")}" is forbidden: unable '
+                    f"to create new content in namespace {info.namespace} because it is being "
+                    f"terminated",
+                    "Forbidden",
+                    {"name": obj["metadata"].get("name", ""), "kind": info.resource},
+                )
+        meta = obj["metadata"]
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{random_suffix()}"
+        kind = objects.kind_of(info.resource)
+        if info.resource == "pods":
+            default_pod(obj)
+            if isinstance(obj.get("spec"), dict) and isinstance(obj["spec"].get("containers"), list):
+                admit_pod(obj)
+            causes = validation.validate_pod(obj)
+        elif info.resource in ("configmaps", "secrets"):
+            causes = validation.validate_config_data(obj, kind)
+        elif info.resource == "namespaces":
+            causes = validation.validate_namespace(obj)
+        elif info.resource == "events":
+            causes = validation.validate_object_meta(meta)
+        else:
+            raise errors.method_not_allowed()
+        if causes:
+            raise errors.invalid(kind, meta.get("name") or meta.get("generateName") or "", causes)
+        store = self.srv.store
+        if store.get(info.resource, info.namespace or "", meta["name"]) is not None:
+            raise errors.already_exists(info.resource, meta["name"])
+        meta["uid"] = new_uid()
+        meta["creationTimestamp"] = rfc3339()
+        for transient in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(transient, None)
+        if info.resource == "pods":
+            meta["generation"] = 1
+            obj["status"] = {"phase": "Pending", "qosClass": podstatus.qos_class(obj["spec"])}
+        elif info.resource == "namespaces":
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            obj["spec"] = {"finalizers": ["kubernetes"]}
+            obj["status"] = {"phase": "Active"}
+        elif info.resource == "secrets":
+            obj.setdefault("type", "Opaque")
+        if request.query.get("dryRun") == "All":
+            return json_response(obj, 201)
+        created = store.create(info.resource, obj)
+        if info.resource == "pods":
+            self.srv.kubelet.pod_created(created)
+        elif info.resource == "namespaces":
+            self.srv.seed_namespace(meta["name"])
+        return json_response(objects.with_kind(info.resource, created), 201)
+
+    async def _modify(
+        self, request: web.Request, info: RequestInfo, status_only: bool = False
+    ) -> web.Response:
+        current = self._lookup(info)
+        body = await self._body(request)
+        if info.verb == "patch":
+            content_type = request.headers.get("Content-Type", patch.STRATEGIC_MERGE_PATCH)
+            if "json" not in content_type and "yaml" not in content_type:
+                raise ApiError(
+                    415,
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {patch.JSON_PATCH}, {patch.MERGE_PATCH}, {patch.APPLY_PATCH}, "
+                    f"{patch.STRATEGIC_MERGE_PATCH}",
+                    "UnsupportedMediaType",
+                )
+            try:
+                target = patch.apply_patch(content_type, objects.with_kind(info.resource, current), body)
+            except patch.PatchError as exc:
+                raise ApiError(422, str(exc), "Invalid") from exc
+            if not isinstance(target, dict):
+                raise errors.bad_request("the patch produced an invalid object")
+            rv = (target.get("metadata") or {}).get("resourceVersion")
+            if (
+                rv
+                and rv != current["metadata"]["resourceVersion"]
+                and isinstance(body, dict)
+                and ((body.get("metadata") or {}).get("resourceVersion"))
+            ):
+                raise errors.stale_conflict(info.resource, info.name or "")
+            updated = self._decode_object(info, target)
+        else:
+            updated = self._decode_object(info, body)
+            rv = updated["metadata"].get("resourceVersion")
+            if rv and rv != current["metadata"]["resourceVersion"]:
+                raise errors.stale_conflict(info.resource, info.name or "")
+            if updated["metadata"].get("name") != info.name:
+                raise errors.bad_request(
+                    f"the name of the object ({updated['metadata'].get('name')}) does not "
+                    f"match the name on the URL ({info.name})"
+                )
+        return self._store_update(info, current, updated, status_only)
+
+    def _store_update(
+        self, info: RequestInfo, current: JSON, updated: JSON, status_only: bool
+    ) -> web.Response:
+        store = self.srv.store
+        kind = objects.kind_of(info.resource)
+        meta = updated["metadata"]
+        # Fields the API server owns.
+        for key in (
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if key in current["metadata"]:
+                meta[key] = current["metadata"][key]
+            else:
+                meta.pop(key, None)
+        if status_only:
+            result = copy.deepcopy(current)
+            result["status"] = updated.get("status") or {}
+        elif info.resource == "pods":
+            if "spec" in updated:
+                default_pod(updated)
+            causes = validation.validate_object_meta(meta)
+            spec_causes = _pod_update_causes(current.get("spec") or {}, updated.get("spec") or {})
+            causes.extend(spec_causes)
+            if causes:
+                raise errors.invalid(kind, info.name or "", causes)
+            updated["status"] = current.get("status")
+            if updated.get("spec") != current.get("spec"):
+                meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            result = updated
+        elif info.resource in ("configmaps", "secrets"):
+            causes = validation.validate_config_data(updated, kind)
+            if causes:
+                raise errors.invalid(kind, info.name or "", causes)
+            if info.resource == "secrets":
+                updated.setdefault("type", current.get("type", "Opaque"))
+            result = updated
+        elif info.resource == "nodes":
+            result = copy.deepcopy(current)
+            result["metadata"]["labels"] = meta.get("labels") or {}
+            result["metadata"]["annotations"] = meta.get("annotations") or {}
+            result["spec"] = updated.get("spec") or {}
+        elif info.resource == "namespaces":
+            result = copy.deepcopy(current)
+            result["metadata"]["labels"] = meta.get("labels") or {}
+            result["metadata"]["annotations"] = meta.get("annotations") or {}
+        else:
+            result = updated
+        result["kind"] = kind
+        result["apiVersion"] = "v1"
+        stored = store.update(info.resource, result)
+        if info.resource == "nodes":
+            self.srv.kubelet.reschedule_pending()
+        if info.resource == "pods":
+            self.srv.maybe_finish_deletion(stored)
+        return json_response(objects.with_kind(info.resource, stored))
+
+    async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:
+        current = self._lookup(info)
+        options: JSON = {}
+        raw = await request.read()
+        if raw.strip():
+            try:
+                options = json.loads(raw)
+            except ValueError as exc:
+                raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+        grace = _int_param(request.query, "gracePeriodSeconds")
+        if grace is None and options.get("gracePeriodSeconds") is not None:
+            grace = int(options["gracePeriodSeconds"])
+        preconditions = options.get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
+            raise errors.conflict(
+                info.resource,
+                info.name or "",
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object "
+                f"meta: {current['metadata']['uid']}",
+            )
+        rv = preconditions.get("resourceVersion")
+        if rv and rv != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                info.resource,
+                info.name or "",
+                f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
+                f"object meta: {current['metadata']['resourceVersion']}",
+            )
+        if request.query.get("dryRun") == "All":
+            return json_response(objects.with_kind(info.resource, current))
+        if info.resource == "pods":
+            result = self.srv.delete_pod(current, grace)
+        elif info.resource == "namespaces":
+            result = self.srv.delete_namespace(current)
+        elif info.resource == "nodes":
+            raise errors.method_not_allowed()
+        else:
+            result = self.srv.store.delete(info.resource, info.namespace or "", info.name or "") or current
+            if info.resource == "events":
+                self.srv.recorder.forget(info.namespace or "", info.name or "")
+        if info.resource in ("configmaps", "secrets", "events"):
+            return json_response(
+                errors.success_status(
+                    {"name": info.name, "kind": info.resource, "uid": current["metadata"]["uid"]}
+                )
+            )
+        return json_response(objects.with_kind(info.resource, result))
+
+    async def _delete_collection(self, request: web.Request, info: RequestInfo) -> web.Response:
+        labels, fields = self._selectors(request, info.resource)
+        grace = _int_param(request.query, "gracePeriodSeconds")
+        deleted = []
+        for obj in self.srv.store.list(info.resource, info.namespace):
+            if not labels.matches(obj["metadata"].get("labels")):
+                continue
+            if fields.requirements and not fields.matches(_fields(info.resource, obj)):
+                continue
+            if info.resource == "pods":
+                deleted.append(self.srv.delete_pod(obj, grace))
+            else:
+                deleted.append(
+                    self.srv.store.delete(info.resource, info.namespace or "", obj["metadata"]["name"]) or obj
+                )
+        return json_response(objects.list_object(info.resource, deleted, str(self.srv.store.rv)))
+
+    # ---------------------------------------------------------------------------------- subresources
+
+    async def _subresource(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
+        sub = info.subresource
+        if info.resource != "pods" or sub == "status":
+            if sub != "status":
+                raise errors.path_not_found()
+            if info.verb == "get":
+                return self._get(request, info)
+            if info.verb in ("update", "patch"):
+                return await self._modify(request, info, status_only=True)
+            raise errors.method_not_allowed()
+        if sub == "log":
+            if info.verb != "get":
+                raise errors.method_not_allowed()
+            return await self._logs(request, info)
+        if sub == "exec":
+            return await self._exec(request, info)
+        if sub == "eviction":
+            if info.verb != "create":
+                raise errors.method_not_allowed()
+            return await self._eviction(request, info)
+        raise errors.path_not_found()
+
+    def _pick_container(self, pod: JSON, requested: str) -> str:
+        spec = pod.get("spec") or {}
+        containers = [str(c["name"]) for c in spec.get("containers") or []]
+        inits = [str(c["name"]) for c in spec.get("initContainers") or []]
+        name = pod["metadata"]["name"]
+        if not requested:
+            if len(containers) == 1:
+                return containers[0]
+            message = (
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+            )
+            if inits:
+                message += f" or one of the init containers: [{' '.join(inits)}]"
+            raise errors.bad_request(message)
+        if requested not in containers and requested not in inits:
+            raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+        return requested
+
+    async def _logs(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
+        pod = self._lookup(info)
+        query = request.query
+        container = self._pick_container(pod, query.get("container", ""))
+        since_seconds = _int_param(query, "sinceSeconds")
+        tail = _int_param(query, "tailLines")
+        limit = _int_param(query, "limitBytes")
+        option_causes = []
+        if query.get("sinceTime") and since_seconds is not None:
+            option_causes.append(
+                validation.forbidden_field(
+                    "", "at most one of `sinceTime` or `sinceSeconds` may be specified"
+                )
+            )
+        if since_seconds is not None and since_seconds < 1:
+            option_causes.append(
+                validation.invalid_value("sinceSeconds", since_seconds, "must be greater than 0")
+            )
+        if tail is not None and tail < 0:
+            option_causes.append(
+                validation.invalid_value("tailLines", tail, "must be greater than or equal to 0")
+            )
+        if limit is not None and limit < 1:
+            option_causes.append(validation.invalid_value("limitBytes", limit, "must be greater than 0"))
+        if option_causes:
+            raise errors.invalid("PodLogOptions", "", option_causes)
+        try:
+            since_ns = since_option(query.get("sinceTime"), str(since_seconds) if since_seconds else None)
+        except ValueError as exc:
+            raise errors.bad_request(str(exc)) from exc
+        opts = LogOptions(
+            timestamps=truthy(query.get("timestamps")),
+            since_ns=since_ns,
+            tail_lines=tail,
+            limit_bytes=limit,
+            follow=truthy(query.get("follow")),
+        )
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            return web.Response(body=b"", content_type="text/plain")
+        worker = self.srv.kubelet.workers.get(pod["metadata"]["uid"])
+        if node in self.srv.kubelet.lost_nodes:
+            raise errors.internal_error(
+                f'Get "https://127.0.0.1:10250/containerLogs/{info.namespace}/{info.name}/{container}": dial tcp '
+                f"127.0.0.1:10250: connect: connection refused"
+            )
+        runner = worker.runner(container) if worker is not None else None
+        name = pod["metadata"]["name"]
+        if runner is None:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
+        logfile = self._log_file(runner, name, truthy(query.get("previous")))
+        cut_rule = self.srv.faults.take("reset_stream", "get", "pods/log", info.namespace, info.name)
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        writer = StreamCutter(request, response, cut_rule)
+        async for chunk in follow(logfile, opts):
+            if not await writer.write(chunk):
+                return response
+        await _finish(response)
+        return response
+
+    def _log_file(self, runner: Any, pod_name: str, previous: bool) -> Any:
+        """The kubelet's validateContainerLogStatus: which container instance's log to read."""
+        status = runner.status
+        state = status["state"]
+        last = (status.get("lastState") or {}).get("terminated")
+        container = runner.name
+        if previous:
+            if not last or not last.get("containerID"):
+                raise errors.bad_request(
+                    f'previous terminated container "{container}" in pod "{pod_name}" not found'
+                )
+            cid = str(last["containerID"]).removeprefix("containerd://")
+        elif "running" in state:
+            cid = runner.current_container_id()
+        elif "terminated" in state:
+            cid = str(state["terminated"].get("containerID", "")).removeprefix("containerd://")
+            if not cid:
+                if last and last.get("containerID"):
+                    cid = str(last["containerID"]).removeprefix("containerd://")
+                else:
+                    raise errors.bad_request(f'container "{container}" in pod "{pod_name}" is terminated')
+        elif last:
+            cid = str(last.get("containerID", "")).removeprefix("containerd://")
+        elif "waiting" in state:
+            reason = state["waiting"].get("reason", "")
+            if reason == "ErrImagePull":
+                reason = "image can't be pulled"
+            elif reason == "ImagePullBackOff":
+                reason = "trying and failing to pull image"
+            raise errors.bad_request(
+                f'container "{container}" in pod "{pod_name}" is waiting to start: {reason}'
+            )
+        else:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{pod_name}" is waiting to start - no logs yet'
+            )
+        logfile = runner.log_for(cid)
+        if logfile is None:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{pod_name}" is waiting to start - no logs yet'
+            )
+        return logfile
+
+    async def _exec(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
+        pod = self._lookup(info)
+        query = request.query
+        container = self._pick_container(pod, query.get("container", ""))
+        command = query.getall("command", [])
+        name = pod["metadata"]["name"]
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in podstatus.TERMINAL_PHASES:
+            raise errors.bad_request(
+                f"cannot exec into a container in a completed pod; current phase is {phase}"
+            )
+        if not (pod.get("spec") or {}).get("nodeName"):
+            raise errors.bad_request(f"pod {name} does not have a host assigned")
+        if not command:
+            raise errors.bad_request("you must specify at least 1 command")
+        options = ExecOptions(
+            command=list(command),
+            container=container,
+            stdin=truthy(query.get("stdin")),
+            stdout=truthy(query.get("stdout")),
+            stderr=truthy(query.get("stderr")),
+            tty=truthy(query.get("tty")),
+        )
+        if not (options.stdin or options.stdout or options.stderr):
+            raise errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise errors.bad_request("Upgrade request required")
+        kubelet = self.srv.kubelet
+        if (pod.get("spec") or {}).get("nodeName") in kubelet.lost_nodes:
+            raise errors.internal_error(
+                "error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused"
+            )
+        worker = kubelet.workers.get(pod["metadata"]["uid"])
+        runner = worker.runner(container) if worker is not None else None
+        process = runner.process if runner is not None else None
+        if runner is None or process is None or not process.running:
+            raise ApiError(500, f'container not found ("{container}")', "InternalError")
+        cut_rule = self.srv.faults.take("reset_stream", "create", "pods/exec", info.namespace, info.name)
+        ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True, max_msg_size=0)
+        requested = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+        ]
+        if requested and not any(p in PROTOCOLS for p in requested):
+            raise errors.bad_request(
+                f"requested protocol(s) are not supported: {requested}; supports {list(PROTOCOLS)}"
+            )
+        await ws.prepare(request)
+        try:
+            exec_proc, master = await self.srv.runtime.exec(
+                process,
+                list(command),
+                dict(runner.env or {"PATH": DEFAULT_PATH}),
+                runner.cwd or "/",
+                stdin=options.stdin,
+                tty=options.tty,
+            )
+        except ExecutableNotFound as exc:
+            message = (
+                f"error executing command in container: failed to exec in container: failed to start exec "
+                f'"{random_suffix(12)}": OCI runtime exec failed: exec failed: unable to start container process: '
+                f"{exc}: unknown"
+            )
+            from airflow_provider_k8spod.testing.remotecommand import send_error_and_close
+
+            await send_error_and_close(ws, request, errors.internal_error(message).status())
+            return ws
+        await serve_exec(ws, request, options, exec_proc, master, cut_rule.after_bytes if cut_rule else None)
+        process.exec_procs.discard(exec_proc)
+        return ws
+
+    async def _eviction(self, request: web.Request, info: RequestInfo) -> web.Response:
+        pod = self._lookup(info)
+        body = await self._body(request)
+        grace = None
+        if isinstance(body, dict):
+            grace = (body.get("deleteOptions") or {}).get("gracePeriodSeconds")
+        self.srv.add_condition(
+            pod,
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "EvictionByEvictionAPI",
+                "message": "Eviction API: evicting",
+            },
+        )
+        pod = self._lookup(info)
+        self.srv.delete_pod(pod, grace)
+        return json_response(errors.success_status(), 201)
+
+
+# -------------------------------------------------------------------------------------------------------
+
+
+def _key(obj: JSON) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+def _fields(resource: str, obj: JSON) -> dict[str, str]:
+    from airflow_provider_k8spod.testing.selectors import FIELD_EXTRACTORS
+
+    return FIELD_EXTRACTORS[resource](obj)
+
+
+def _event_line(event_type: str, obj: JSON) -> bytes:
+    return (
+        json.dumps({"type": event_type, "object": obj}, separators=(",", ":"), ensure_ascii=False).encode()
+        + b"\n"
+    )
+
+
+def _obj(info: RequestInfo, change: Change) -> JSON:
+    return objects.with_kind(info.resource, change.obj)
+
+
+def _bookmark(resource: str, rv: str) -> JSON:
+    mark: JSON = {
+        "kind": objects.kind_of(resource),
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": rv, "creationTimestamp": None},
+    }
+    if resource == "pods":
+        mark["spec"] = {"containers": None}
+        mark["status"] = {}
+    return mark
+
+
+async def _finish(response: web.StreamResponse) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write_eof()
+
+
+def _normalize_secret(obj: JSON) -> None:
+    data = obj.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise errors.bad_request('Secret in version "v1" cannot be handled as a Secret: data must be a map')
+    data = dict(data or {})
+    for key, value in data.items():
+        if value is None:
+            data[key] = ""
+            continue
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise errors.bad_request(
+                f'Secret in version "v1" cannot be handled as a Secret: illegal base64 '
+                f"data at input byte 0: {exc}"
+            ) from exc
+    string_data = obj.pop("stringData", None) or {}
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data or "data" in obj:
+        obj["data"] = data
+
+
+_MUTABLE_POD_FIELDS = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+
+
+def _pod_update_causes(old: JSON, new: JSON) -> list[Any]:
+    def masked(spec: JSON) -> JSON:
+        copy_spec = copy.deepcopy(spec)
+        for key in _MUTABLE_POD_FIELDS:
+            copy_spec.pop(key, None)
+        for section in ("containers", "initContainers"):
+            for container in copy_spec.get(section) or []:
+                container.pop("image", None)
+        return copy_spec
+
+    if masked(old) == masked(new):
+        return []
+    return [
+        validation.forbidden_field(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,"
+            "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
+            "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+            "previously negative)",
+        )
+    ]

@@ -1,0 +1,127 @@
+"""Kubernetes Events (core/v1), recorded the way the kubelet and the scheduler record them."""
+
+from __future__ import annotations
+
+import copy
+
+from airflow_provider_k8spod.testing._util import JSON, new_uid, now_ns, rfc3339, rfc3339_micro
+from airflow_provider_k8spod.testing.store import Store
+
+
+class EventRecorder:
+    """Creates Event objects, aggregating repeats (same object, reason, message, source) into ``count``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._index: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def _involved(self, obj: JSON, field_path: str | None) -> JSON:
+        meta = obj.get("metadata") or {}
+        involved: JSON = {
+            "kind": obj.get("kind", "Pod"),
+            "namespace": meta.get("namespace", ""),
+            "name": meta.get("name", ""),
+            "uid": meta.get("uid", ""),
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
+        if field_path:
+            involved["fieldPath"] = field_path
+        return involved
+
+    def kubelet(
+        self,
+        obj: JSON,
+        event_type: str,
+        reason: str,
+        message: str,
+        *,
+        node: str,
+        field_path: str | None = None,
+    ) -> JSON:
+        """An event from the kubelet (legacy core/v1 recorder: source, count, first/lastTimestamp)."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "default")
+        key = (namespace, meta.get("uid", ""), field_path or "", reason, message, "kubelet", event_type)
+        timestamp = rfc3339()
+        existing_key = self._index.get(key)
+        if existing_key is not None:
+            existing = self.store.get("events", *existing_key)
+            if existing is not None:
+                updated = copy.deepcopy(existing)
+                updated["count"] = int(updated.get("count") or 1) + 1
+                updated["lastTimestamp"] = timestamp
+                return self.store.update("events", updated)
+        ts = now_ns()
+        name = f"{meta.get('name', 'unknown')}.{ts:x}"
+        event: JSON = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": new_uid(),
+                "creationTimestamp": timestamp,
+            },
+            "involvedObject": self._involved(obj, field_path),
+            "reason": reason,
+            "message": message,
+            "source": {"component": "kubelet", "host": node},
+            "firstTimestamp": timestamp,
+            "lastTimestamp": timestamp,
+            "count": 1,
+            "type": event_type,
+            "eventTime": None,
+            "reportingComponent": "kubelet",
+            "reportingInstance": node,
+        }
+        self._index[key] = (namespace, name)
+        return self.store.create("events", event)
+
+    def scheduler(self, obj: JSON, event_type: str, reason: str, message: str, action: str) -> JSON:
+        """An event from the scheduler. The scheduler uses the events.k8s.io API, so in core/v1 it shows
+        ``eventTime`` and ``reportingComponent`` with an empty ``source`` and null first/lastTimestamp."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "default")
+        key = (namespace, meta.get("uid", ""), "", reason, message, "default-scheduler", event_type)
+        existing_key = self._index.get(key)
+        if existing_key is not None:
+            existing = self.store.get("events", *existing_key)
+            if existing is not None:
+                updated = copy.deepcopy(existing)
+                series = updated.get("series") or {"count": 1}
+                updated["series"] = {
+                    "count": int(series.get("count", 1)) + 1,
+                    "lastObservedTime": rfc3339_micro(),
+                }
+                return self.store.update("events", updated)
+        ts = now_ns()
+        name = f"{meta.get('name', 'unknown')}.{ts:x}"
+        event: JSON = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": new_uid(),
+                "creationTimestamp": rfc3339(),
+            },
+            "involvedObject": self._involved(obj, None),
+            "reason": reason,
+            "message": message,
+            "source": {},
+            "firstTimestamp": None,
+            "lastTimestamp": None,
+            "type": event_type,
+            "eventTime": rfc3339_micro(ts),
+            "action": action,
+            "reportingComponent": "default-scheduler",
+            "reportingInstance": "default-scheduler-local",
+        }
+        self._index[key] = (namespace, name)
+        return self.store.create("events", event)
+
+    def forget(self, namespace: str, name: str) -> None:
+        for key, value in list(self._index.items()):
+            if value == (namespace, name):
+                del self._index[key]

@@ -1,0 +1,236 @@
+"""Builders for the cluster's own objects: nodes, namespaces, the root CA ConfigMap; and list/meta helpers."""
+
+from __future__ import annotations
+
+import copy
+import platform
+from collections.abc import Sequence
+
+from airflow_provider_k8spod.testing._util import JSON, new_uid, rfc3339
+from airflow_provider_k8spod.testing.config import Node
+
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-k8spod-local",
+    "gitCommit": "local",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+RESOURCES: dict[str, JSON] = {
+    "pods": {
+        "kind": "Pod",
+        "namespaced": True,
+        "shortNames": ["po"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "pods/log": {"kind": "Pod", "namespaced": True, "verbs": ["get"]},
+    "pods/exec": {"kind": "PodExecOptions", "namespaced": True, "verbs": ["create", "get"]},
+    "pods/status": {"kind": "Pod", "namespaced": True, "verbs": ["get", "patch", "update"]},
+    "pods/eviction": {
+        "kind": "Eviction",
+        "namespaced": True,
+        "verbs": ["create"],
+        "group": "policy",
+        "version": "v1",
+    },
+    "events": {
+        "kind": "Event",
+        "namespaced": True,
+        "shortNames": ["ev"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "configmaps": {
+        "kind": "ConfigMap",
+        "namespaced": True,
+        "shortNames": ["cm"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "secrets": {
+        "kind": "Secret",
+        "namespaced": True,
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "namespaces": {
+        "kind": "Namespace",
+        "namespaced": False,
+        "shortNames": ["ns"],
+        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+    },
+    "namespaces/status": {"kind": "Namespace", "namespaced": False, "verbs": ["get", "patch", "update"]},
+    "nodes": {
+        "kind": "Node",
+        "namespaced": False,
+        "shortNames": ["no"],
+        "verbs": ["get", "list", "patch", "update", "watch"],
+    },
+    "nodes/status": {"kind": "Node", "namespaced": False, "verbs": ["get", "patch", "update"]},
+}
+
+
+def kind_of(resource: str) -> str:
+    return str(RESOURCES[resource]["kind"])
+
+
+def api_resource_list() -> JSON:
+    resources = []
+    for name, info in RESOURCES.items():
+        entry: JSON = {
+            "name": name,
+            "singularName": "" if "/" in name else str(info["kind"]).lower(),
+            "namespaced": info["namespaced"],
+            "kind": info["kind"],
+            "verbs": info["verbs"],
+        }
+        if "group" in info:
+            entry["group"] = info["group"]
+            entry["version"] = info["version"]
+        if info.get("shortNames"):
+            entry["shortNames"] = info["shortNames"]
+        resources.append(entry)
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources}
+
+
+def namespace_object(name: str) -> JSON:
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "uid": new_uid(),
+            "creationTimestamp": rfc3339(),
+            "labels": {"kubernetes.io/metadata.name": name},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
+def root_ca_configmap(namespace: str, ca_pem: str) -> JSON:
+    return {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "kube-root-ca.crt",
+            "namespace": namespace,
+            "uid": new_uid(),
+            "creationTimestamp": rfc3339(),
+            "annotations": {
+                "kubernetes.io/description": "Contains a CA bundle that can be used to verify "
+                "the kube-apiserver when using internal endpoints "
+                "such as the internal service IP or "
+                "kubernetes.default.svc. No other usage is "
+                "guaranteed across distributions of Kubernetes "
+                "clusters."
+            },
+        },
+        "data": {"ca.crt": ca_pem},
+    }
+
+
+def node_object(node: Node, *, ready: bool = True) -> JSON:
+    labels = {
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": node.name,
+        "kubernetes.io/os": "linux",
+    }
+    labels.update(node.labels)
+    now = rfc3339()
+    spec: JSON = {}
+    if node.taints:
+        spec["taints"] = [t.to_json() for t in node.taints]
+    if node.unschedulable:
+        spec["unschedulable"] = True
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": node.name,
+            "uid": new_uid(),
+            "creationTimestamp": now,
+            "labels": labels,
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": spec,
+        "status": {
+            "capacity": dict(node.capacity),
+            "allocatable": dict(node.capacity),
+            "conditions": node_conditions(ready, now),
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": node.name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kernelVersion": platform.release(),
+                "osImage": "k8spod local cluster",
+                "containerRuntimeVersion": "containerd://1.7.0-k8spod",
+                "kubeletVersion": KUBE_VERSION["gitVersion"],
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
+    }
+
+
+def node_conditions(ready: bool, now: str) -> list[JSON]:
+    conditions: list[JSON] = []
+    for ctype, reason, message in (
+        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ):
+        conditions.append(
+            {
+                "type": ctype,
+                "status": "False" if ready else "Unknown",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+                "reason": reason if ready else "NodeStatusUnknown",
+                "message": message if ready else "Kubelet stopped posting node status.",
+            }
+        )
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True" if ready else "Unknown",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+            "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+            "message": "kubelet is posting ready status" if ready else "Kubelet stopped posting node status.",
+        }
+    )
+    return conditions
+
+
+def list_object(
+    resource: str, items: Sequence[JSON], resource_version: str, extra_meta: JSON | None = None
+) -> JSON:
+    """A ``<Kind>List``; like the API server, items carry no kind/apiVersion."""
+    stripped = []
+    for item in items:
+        copy_item = dict(item)
+        copy_item.pop("kind", None)
+        copy_item.pop("apiVersion", None)
+        stripped.append(copy_item)
+    metadata: JSON = {"resourceVersion": resource_version}
+    if extra_meta:
+        metadata.update(extra_meta)
+    return {"kind": f"{kind_of(resource)}List", "apiVersion": "v1", "metadata": metadata, "items": stripped}
+
+
+def with_kind(resource: str, obj: JSON) -> JSON:
+    out = copy.copy(obj)
+    out["kind"] = kind_of(resource)
+    out["apiVersion"] = "v1"
+    return out

@@ -1,0 +1,431 @@
+"""The container runtime: runs a container's command as a local process and execs into it.
+
+Two isolation modes:
+
+``namespaces`` (Linux, root, util-linux ``unshare``/``nsenter``/``setpriv`` present)
+    ``setpriv --pdeathsig KILL unshare --mount --pid --uts --fork --kill-child`` starts the init
+    (``_container_init.py``), which bind-mounts volumes and the termination message file at their paths
+    in a private mount namespace and execs the command as PID 1. Signals from the kubelet go to that
+    PID 1, so, as on a node, a PID 1 without a handler ignores SIGTERM. Exec joins the namespaces with
+    ``nsenter``. If the server dies, every container dies with it (parent-death signal chain), and
+    when PID 1 exits the kernel kills the rest of the container's processes.
+
+``process`` (fallback: non-root, non-Linux or tools missing)
+    A plain process in its own session. Volumes cannot be mounted at their paths; their mount paths
+    are rewritten to the host directories in command, args and env values, and listed as JSON in the
+    ``K8SPOD_VOLUME_MOUNTS`` variable; the termination message path is rewritten the same way.
+    SIGTERM reaches the command's default handler (a plain ``sleep`` dies at once instead of after the
+    grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import stat
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["namespaces", "process"]
+INIT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_container_init.py")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def namespaces_available() -> bool:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    return all(shutil.which(tool) for tool in ("unshare", "nsenter", "setpriv"))
+
+
+def choose_mode(isolation: str) -> Mode:
+    if isolation == "process":
+        return "process"
+    if isolation == "namespaces":
+        if not namespaces_available():
+            raise RuntimeError(
+                "isolation='namespaces' needs Linux, root and util-linux unshare/nsenter/setpriv"
+            )
+        return "namespaces"
+    return "namespaces" if namespaces_available() else "process"
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    readonly: bool = False
+
+
+@dataclass
+class LaunchSpec:
+    exe: str  # resolved executable as seen by the container
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    mounts: list[Mount]
+    hostname: str
+    instance_dir: str  # per container instance: spec, pid file, start error
+
+
+def exit_code_of(returncode: int) -> int:
+    """asyncio's returncode (negative for a signal) as a container exit code (128 + signal)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def map_path(path: str, mounts: Sequence[Mount]) -> str:
+    """Host path of ``path`` as seen inside the container (longest mount target wins)."""
+    best: Mount | None = None
+    for mount in mounts:
+        target = mount.target.rstrip("/") or "/"
+        if (path == target or path.startswith(target + "/")) and (
+            best is None or len(target) > len(best.target.rstrip("/"))
+        ):
+            best = mount
+    if best is None:
+        return path
+    rest = path[len(best.target.rstrip("/")) :]
+    return best.source + rest
+
+
+def _is_executable(host_path: str) -> bool:
+    try:
+        st = os.stat(host_path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and os.access(host_path, os.X_OK)
+
+
+class ExecutableNotFound(Exception):
+    """Message in containerd's words, reported as StartError (or an exec failure)."""
+
+
+def resolve_executable(name: str, env_path: str, cwd: str, mounts: Sequence[Mount]) -> str:
+    """Find ``name`` like runc does (PATH search for bare names), looking through the volume mounts."""
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.normpath(os.path.join(cwd, name))
+        host = map_path(path, mounts)
+        if not os.path.exists(host):
+            raise ExecutableNotFound(f'exec: "{name}": stat {path}: no such file or directory')
+        if not _is_executable(host):
+            raise ExecutableNotFound(f'exec: "{name}": permission denied')
+        return path
+    for directory in env_path.split(":"):
+        if not directory:
+            continue
+        candidate = os.path.join(directory, name)
+        if _is_executable(map_path(candidate, mounts)):
+            return candidate
+    raise ExecutableNotFound(f'exec: "{name}": executable file not found in $PATH')
+
+
+def start_error_message(detail: str) -> str:
+    return (
+        "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create "
+        f"failed: unable to start container process: {detail}: unknown"
+    )
+
+
+def write_python_shims(bin_dir: str, python: str) -> None:
+    """``python`` and ``python3`` commands for containers, whatever this host calls its interpreter."""
+    os.makedirs(bin_dir, exist_ok=True)
+    for name in ("python", "python3"):
+        path = os.path.join(bin_dir, name)
+        with open(path, "w") as fh:
+            fh.write(f'#!/bin/sh\nexec "{python}" "$@"\n')
+        os.chmod(path, 0o755)
+
+
+@dataclass(eq=False)
+class ContainerProcess:
+    """A running container instance."""
+
+    mode: Mode
+    proc: asyncio.subprocess.Process
+    spec: LaunchSpec
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    exec_procs: set[asyncio.subprocess.Process] = field(default_factory=set)
+
+    @property
+    def pid_file(self) -> str:
+        return os.path.join(self.spec.instance_dir, "pid")
+
+    def init_pid(self) -> int | None:
+        """Host PID of the container's PID 1 (the command), once the init has recorded it."""
+        try:
+            with open(self.pid_file) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def pids(self) -> list[int]:
+        pids = [self.proc.pid]
+        pid1 = self.init_pid()
+        if pid1 is not None and pid1 != self.proc.pid:
+            pids.append(pid1)
+        pids.extend(p.pid for p in self.exec_procs if p.returncode is None)
+        return pids
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None
+
+    def signal(self, sig: int) -> None:
+        """Deliver ``sig`` to the container's main process (PID 1 in namespaces mode)."""
+        if not self.running:
+            return
+        if sig == signal.SIGKILL:
+            self.kill()
+            return
+        pid = self.init_pid() if self.mode == "namespaces" else self.proc.pid
+        if pid is None:
+            # Not started yet: nothing can handle the signal; stop it outright.
+            self.kill()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def kill(self) -> None:
+        if self.mode == "namespaces":
+            pid1 = self.init_pid()
+            if pid1 is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid1, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        for proc in list(self.exec_procs):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+    async def wait(self) -> int:
+        """Wait for the exit and for the output to be drained; return the container exit code."""
+        returncode = await self.proc.wait()
+        if self.mode == "process":
+            # Orphans of the command die with it, as with PID 1 in a container.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for proc in list(self.exec_procs):
+            if self.mode == "process":
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        if self.pumps:
+            await asyncio.gather(*self.pumps, return_exceptions=True)
+        return exit_code_of(returncode)
+
+    def start_error(self) -> str | None:
+        try:
+            with open(os.path.join(self.spec.instance_dir, "start-error")) as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+
+OutputSink = Callable[[str, bytes], None]
+EofSink = Callable[[str], None]
+
+
+class Runtime:
+    def __init__(self, mode: Mode, python: str) -> None:
+        self.mode = mode
+        self.python = python
+        self._setpriv = shutil.which("setpriv")
+        self._unshare = shutil.which("unshare")
+        self._nsenter = shutil.which("nsenter")
+
+    def _wrapper(self) -> list[str]:
+        prefix: list[str] = []
+        if self._setpriv and sys.platform.startswith("linux"):
+            prefix = [self._setpriv, "--pdeathsig", "KILL", "--"]
+        if self.mode == "namespaces":
+            assert self._unshare is not None
+            prefix += [
+                self._unshare,
+                "--mount",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--kill-child=SIGKILL",
+                "--propagation",
+                "private",
+                "--",
+            ]
+        return prefix
+
+    def rewrite_for_process_mode(self, spec: LaunchSpec) -> None:
+        """Without mount namespaces: point mount paths in argv/env at the host directories."""
+        mounts = sorted(spec.mounts, key=lambda m: len(m.target), reverse=True)
+
+        def rewrite(text: str) -> str:
+            for mount in mounts:
+                if mount.target in text:
+                    text = text.replace(mount.target, mount.source)
+            return text
+
+        spec.argv = [rewrite(a) for a in spec.argv]
+        spec.exe = map_path(spec.exe, spec.mounts)
+        spec.env = {k: rewrite(v) for k, v in spec.env.items()}
+        spec.env["K8SPOD_VOLUME_MOUNTS"] = json.dumps({m.target: m.source for m in spec.mounts})
+        mapped_cwd = map_path(spec.cwd, spec.mounts)
+        spec.cwd = mapped_cwd
+
+    def prepare(self, spec: LaunchSpec) -> str:
+        """Mount points, working directory and the init's spec file. Returns the spec file path."""
+        os.makedirs(spec.instance_dir, exist_ok=True)
+        if self.mode == "process":
+            self.rewrite_for_process_mode(spec)
+        for mount in spec.mounts:
+            if self.mode == "namespaces":
+                _ensure_mountpoint(mount)
+        host_cwd = map_path(spec.cwd, spec.mounts) if self.mode == "namespaces" else spec.cwd
+        if spec.cwd and not os.path.isdir(host_cwd):
+            # runc creates a missing working directory.
+            with contextlib.suppress(OSError):
+                os.makedirs(host_cwd)
+        spec_path = os.path.join(spec.instance_dir, "spec.json")
+        payload = {
+            "mode": self.mode,
+            "exe": spec.exe,
+            "argv": spec.argv,
+            "env": spec.env,
+            "cwd": spec.cwd,
+            "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly} for m in spec.mounts],
+            "hostname": spec.hostname,
+            "pid_file": os.path.join(spec.instance_dir, "pid"),
+            "start_error": os.path.join(spec.instance_dir, "start-error"),
+        }
+        with open(spec_path, "w") as fh:
+            json.dump(payload, fh)
+        os.chmod(spec_path, 0o600)
+        return spec_path
+
+    async def start(self, spec: LaunchSpec, on_output: OutputSink, on_eof: EofSink) -> ContainerProcess:
+        spec_path = self.prepare(spec)
+        argv = [*self._wrapper(), self.python, "-S", "-I", INIT_SCRIPT, spec_path]
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
+        )
+        container = ContainerProcess(self.mode, proc, spec)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        container.pumps = [
+            asyncio.ensure_future(_pump(proc.stdout, "stdout", on_output, on_eof)),
+            asyncio.ensure_future(_pump(proc.stderr, "stderr", on_output, on_eof)),
+        ]
+        return container
+
+    async def exec(
+        self,
+        container: ContainerProcess,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        *,
+        stdin: bool,
+        tty: bool,
+    ) -> tuple[asyncio.subprocess.Process, int | None]:
+        """Start ``argv`` in ``container``. Returns the process and, for a tty, the pty master fd."""
+        exe = resolve_executable(argv[0], env.get("PATH", DEFAULT_PATH), cwd, container.spec.mounts)
+        if self.mode == "namespaces":
+            pid1 = container.init_pid()
+            if pid1 is None:
+                raise ExecutableNotFound("container is not running")
+            assert self._nsenter is not None
+            command = [
+                self._nsenter,
+                "-t",
+                str(pid1),
+                "-m",
+                "-p",
+                "-u",
+                f"--wdns={cwd}",
+                "--",
+                exe,
+                *argv[1:],
+            ]
+            run_cwd = None
+        else:
+            rewritten = LaunchSpec(
+                map_path(exe, container.spec.mounts),
+                list(argv),
+                dict(env),
+                cwd,
+                container.spec.mounts,
+                container.spec.hostname,
+                container.spec.instance_dir,
+            )
+            self.rewrite_for_process_mode(rewritten)
+            command = [rewritten.exe, *rewritten.argv[1:]]
+            env = rewritten.env
+            run_cwd = _existing_dir(rewritten.cwd)
+        master: int | None = None
+        if tty:
+            master, slave = os.openpty()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *command,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    env=env,
+                    cwd=run_cwd,
+                    start_new_session=True,
+                )
+            finally:
+                os.close(slave)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                cwd=run_cwd,
+                start_new_session=self.mode == "process",
+            )
+        container.exec_procs.add(proc)
+        return proc, master
+
+
+def _existing_dir(path: str) -> str | None:
+    return path if os.path.isdir(path) else None
+
+
+def _ensure_mountpoint(mount: Mount) -> None:
+    """Bind mounts need an existing target: create it on the host (directory or empty file)."""
+    if os.path.lexists(mount.target):
+        return
+    try:
+        if os.path.isdir(mount.source):
+            os.makedirs(mount.target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(mount.target) or "/", exist_ok=True)
+            with open(mount.target, "a"):
+                pass
+    except OSError:
+        pass
+
+
+async def _pump(reader: asyncio.StreamReader, stream: str, on_output: OutputSink, on_eof: EofSink) -> None:
+    try:
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            on_output(stream, chunk)
+    finally:
+        on_eof(stream)

@@ -1,0 +1,136 @@
+"""Scheduling decisions: which fake node a pod fits on, and kube-scheduler's message when none does.
+
+Pure functions over Pod and Node JSON.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_provider_k8spod.testing._util import JSON
+
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+MSG_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
+MSG_UNSCHEDULABLE = "node(s) were unschedulable"
+
+
+def taint_text(taint: Mapping[str, Any]) -> str:
+    return f"{{{taint.get('key', '')}: {taint.get('value', '')}}}"
+
+
+def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    effect = toleration.get("effect")
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key")
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return bool(key) and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def untolerated_taint(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first NoSchedule/NoExecute taint of ``node`` that the pod does not tolerate."""
+    tolerations = pod_spec.get("tolerations") or []
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(tolerates(t, taint) for t in tolerations):
+            return dict(taint)
+    return None
+
+
+def _match_expression(expr: Mapping[str, Any], values: Mapping[str, str]) -> bool:
+    key = expr.get("key", "")
+    operator = expr.get("operator")
+    wanted = [str(v) for v in expr.get("values") or []]
+    present = key in values
+    if operator == "In":
+        return present and values[key] in wanted
+    if operator == "NotIn":
+        return not present or values[key] not in wanted
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in ("Gt", "Lt") and present and wanted:
+        try:
+            actual, bound = int(values[key]), int(wanted[0])
+        except ValueError:
+            return False
+        return actual > bound if operator == "Gt" else actual < bound
+    return False
+
+
+def matches_node_selector_term(term: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    fields = {"metadata.name": (node.get("metadata") or {}).get("name", "")}
+    expressions = term.get("matchExpressions") or []
+    field_expressions = term.get("matchFields") or []
+    if not expressions and not field_expressions:
+        return False
+    return all(_match_expression(e, labels) for e in expressions) and all(
+        _match_expression(e, fields) for e in field_expressions
+    )
+
+
+def matches_affinity(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    for key, value in (pod_spec.get("nodeSelector") or {}).items():
+        if labels.get(key) != value:
+            return False
+    affinity = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
+    if affinity:
+        terms = affinity.get("nodeSelectorTerms") or []
+        if not any(matches_node_selector_term(term, node) for term in terms):
+            return False
+    return True
+
+
+def unfit_reason(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """Why the pod cannot run on the node (kube-scheduler filter order), or None when it fits."""
+    if (node.get("spec") or {}).get("unschedulable"):
+        unschedulable = {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}
+        if not any(tolerates(t, unschedulable) for t in pod_spec.get("tolerations") or []):
+            return MSG_UNSCHEDULABLE
+    taint = untolerated_taint(pod_spec, node)
+    if taint is not None:
+        return f"node(s) had untolerated taint {taint_text(taint)}"
+    if not matches_affinity(pod_spec, node):
+        return MSG_AFFINITY
+    return None
+
+
+def failure_message(total: int, reasons: Sequence[str]) -> str:
+    if total == 0:
+        return "no nodes available to schedule pods"
+    counts = Counter(reasons)
+    parts = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    return (
+        f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
+        f"{total} Preemption is not helpful for scheduling."
+    )
+
+
+def choose_node(pod: JSON, nodes: Sequence[JSON], load: Mapping[str, int]) -> tuple[str | None, str]:
+    """Pick the least loaded fitting node. Returns ``(node_name, "")`` or ``(None, failure message)``."""
+    spec = pod.get("spec") or {}
+    fitting: list[str] = []
+    reasons: list[str] = []
+    for node in nodes:
+        reason = unfit_reason(spec, node)
+        name = node["metadata"]["name"]
+        if reason is None:
+            fitting.append(name)
+        else:
+            reasons.append(reason)
+    if not fitting:
+        return None, failure_message(len(nodes), reasons)
+    best = min(fitting, key=lambda n: (load.get(n, 0), n))
+    return best, ""
