@@ -533,5 +533,5 @@ def _redact(pod: dict[str, Any]) -> dict[str, Any]:
             for env in container.get("env") or []:
                 if "value" in env and should_hide_value_for_key(env.get("name", "")):
                     env["value"] = "***"
-    redacted = redact(shown)
+    redacted = redact(shown, max_depth=32)
     return redacted if isinstance(redacted, dict) else shown
