@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_k8spod.exceptions import PodSpecError
-from airflow_provider_k8spod.hooks.connection import load_connection_settings
+from airflow_provider_k8spod.exceptions import ConnectionConfigError, PodSpecError
+from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.pod.identity import TaskIdentity, safe_label_value
 from airflow_provider_k8spod.pod.normalize import is_model, to_api, to_model
 from airflow_provider_k8spod.pod.spec import (
@@ -426,7 +426,7 @@ class KubernetesPodOperator(BaseOperator):
         instance labels and its name suffix derives from the dag and task ids.
         """
         identity = TaskIdentity.from_context(context) if context is not None else None
-        settings = load_connection_settings(self.kubernetes_conn_id)
+        settings = self._connection_settings(strict=context is not None)
         sidecar = None
         if self.do_xcom_push:
             sidecar = sidecar_settings(
@@ -445,8 +445,19 @@ class KubernetesPodOperator(BaseOperator):
             default_namespace=self._default_namespace(settings.namespace),
             xcom_sidecar=sidecar,
             extra_labels={"airflow_version": _airflow_version_label()},
+            default_base_container_name=self.BASE_CONTAINER_NAME,
         )
         return _apply_pod_mutation_hook(pod)
+
+    def _connection_settings(self, *, strict: bool) -> ConnectionSettings:
+        """The connection's settings; without a task context (``dry_run``) a broken one means defaults."""
+        try:
+            return load_connection_settings(self.kubernetes_conn_id)
+        except ConnectionConfigError as exc:
+            if strict:
+                raise
+            self.log.warning("Building the pod with default settings: %s", exc)
+            return ConnectionSettings()
 
     def _passed_or_none(self, name: str) -> Any:
         return getattr(self, name) if self._was_passed(name) else None

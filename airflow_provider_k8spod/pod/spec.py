@@ -327,8 +327,8 @@ def main_container_name(pod: Any) -> str:
     return str(containers[0])
 
 
-def _main_container(pod: dict[str, Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    wanted = arguments.get("base_container_name") or DEFAULT_BASE_CONTAINER_NAME
+def _main_container(pod: dict[str, Any], arguments: Mapping[str, Any], default_name: str) -> dict[str, Any]:
+    wanted = arguments.get("base_container_name") or default_name
     if not isinstance(wanted, str):
         raise PodSpecError(f"base_container_name: expected a string, got {wanted!r}")
     containers: list[dict[str, Any]] = pod["spec"].setdefault("containers", [])
@@ -440,6 +440,7 @@ def build_pod(
     default_namespace: str = "default",
     xcom_sidecar: SidecarSettings | None = None,
     extra_labels: Mapping[str, str] | None = None,
+    default_base_container_name: str = DEFAULT_BASE_CONTAINER_NAME,
 ) -> dict[str, Any]:
     """Build and validate the pod for a task. Pure apart from reading ``pod_template_file``.
 
@@ -453,6 +454,8 @@ def build_pod(
     :param default_namespace: namespace when neither the argument nor the manifest sets one.
     :param xcom_sidecar: inject the XCom sidecar with these settings; ``None`` for no sidecar.
     :param extra_labels: labels added after the user's (e.g. ``airflow_version``).
+    :param default_base_container_name: the main container's name when ``base_container_name`` was not
+        passed (an operator subclass may change it through its ``BASE_CONTAINER_NAME``).
     :returns: the canonical pod dict. Raises :class:`PodSpecError` for anything that would not make a
         valid pod, naming the argument or field path.
     """
@@ -465,7 +468,7 @@ def build_pod(
     metadata: dict[str, Any] = pod.setdefault("metadata", {})
     spec: dict[str, Any] = pod.setdefault("spec", {})
     created_main = not spec.get("containers")
-    main = _main_container(pod, arguments)
+    main = _main_container(pod, arguments, default_base_container_name)
 
     for arg, (field, type_name, how) in _CONTAINER_ARGS.items():
         if arg in arguments:
@@ -577,6 +580,11 @@ def _check_images(pod: dict[str, Any]) -> None:
 
 def _ordered(pod: dict[str, Any]) -> dict[str, Any]:
     head: dict[str, Any] = {k: pod[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in pod}
+    spec = head.get("spec")
+    if isinstance(spec, dict):
+        for kind in ("initContainers", "containers"):
+            if isinstance(spec.get(kind), list):
+                spec[kind] = [_first(c, ("name", "image", "command", "args")) for c in spec[kind]]
     metadata = head.get("metadata")
     if isinstance(metadata, dict):
         order = ("name", "namespace", "labels", "annotations")
@@ -585,6 +593,12 @@ def _ordered(pod: dict[str, Any]) -> dict[str, Any]:
         }
     head.update({k: v for k, v in pod.items() if k not in head})
     return head
+
+
+def _first(item: Any, keys: tuple[str, ...]) -> Any:
+    if not isinstance(item, dict):
+        return item
+    return {k: item[k] for k in keys if k in item} | {k: v for k, v in item.items() if k not in keys}
 
 
 def pod_to_yaml(pod: Mapping[str, Any]) -> str:

@@ -309,3 +309,26 @@ def test_rendering_inside_models_and_env_var_names() -> None:
     assert pod["spec"]["volumes"] == [{"configMap": {"name": "cfg-20240305"}, "name": "cm-20240305"}]
     assert pod["metadata"]["labels"]["day"] == "20240305"
     assert pod["spec"]["nodeSelector"] == {"pool": "batch"}
+
+
+def test_a_subclass_can_change_the_base_container_name() -> None:
+    class Main(KubernetesPodOperator):
+        BASE_CONTAINER_NAME = "main"
+
+    pod = Main(task_id="t", image="busybox").build_pod_manifest()
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["main"]
+    assert Main(task_id="t2").container_logs == "main"
+
+
+def test_dry_run_works_with_a_connection_that_is_not_defined(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_k8spod.exceptions import ConnectionConfigError
+
+    op = KubernetesPodOperator(task_id="t", image="busybox", kubernetes_conn_id="no_such_connection")
+    op.dry_run()
+    assert yaml.safe_load(capsys.readouterr().out)["metadata"]["namespace"] == "default"
+    # Building for a real task instance needs the connection it names.
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1)
+    with pytest.raises(ConnectionConfigError, match="'no_such_connection' is not defined"):
+        op.build_pod_manifest({"ti": ti})
