@@ -1,18 +1,13 @@
 """Templating with the real Airflow: a DAG run with ``dag.test()`` builds pods from rendered arguments.
 
-The DAG file is put in the session's dags folder and run in a subprocess (``dag.test()`` needs the DAG in
-the dags folder and a migrated database). Its tasks build their pod from the real task context and write
-it to a JSON-lines file that the tests read.
+The tasks of the DAG below build their pod from the real task context (the code ``execute`` will use) and
+push it as an XCom, which the tests read back from the metadata database.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,8 +19,6 @@ pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(240)]
 DAG_SOURCE = textwrap.dedent(
     '''
     import datetime
-    import json
-    import os
 
     from airflow.sdk import DAG
     from kubernetes.client import models as k8s
@@ -38,10 +31,10 @@ DAG_SOURCE = textwrap.dedent(
 
         def execute(self, context):
             pod = self.build_pod_manifest(context)
-            with open(os.environ["K8SPOD_TEMPLATING_OUT"], "a", encoding="utf-8") as out:
-                out.write(json.dumps({"task_id": self.task_id, "map_index": context["ti"].map_index,
-                                      "run_id": context["run_id"], "ds": context["ds"], "pod": pod}) + "\\n")
-            return pod["metadata"]["name"]
+            record = {"task_id": self.task_id, "map_index": context["ti"].map_index,
+                      "run_id": context["run_id"], "ds": context["ds"], "pod": pod}
+            # do_xcom_push stays False (True would add the XCom sidecar to the pod under test).
+            context["ti"].xcom_push(key="built_pod", value=record)
 
 
     with DAG(
@@ -83,31 +76,15 @@ DAG_SOURCE = textwrap.dedent(
     """,
         )
 
-
-    if __name__ == "__main__":
-        import sys
-
-        run = dag.test()
-        sys.exit(0 if run.state == "success" else 3)
     '''
 )
 
 
-@pytest.fixture(scope="module")
-def built_pods(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    dag_file = dags / "k8spod_templating_dag.py"
-    dag_file.write_text(DAG_SOURCE)
-    out = tmp_path_factory.mktemp("templating") / "pods.jsonl"
-    result = subprocess.run(
-        [sys.executable, str(dag_file)],
-        env={**os.environ, "K8SPOD_TEMPLATING_OUT": str(out)},
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return [json.loads(line) for line in out.read_text().splitlines()]
+@pytest.fixture
+def built_pods(run_dag: Callable[..., Any]) -> list[dict[str, Any]]:
+    result = run_dag(DAG_SOURCE)
+    assert result.state == "success", result.log[-4000:]
+    return [value for (_, key), value in sorted(result.xcoms.items()) if key == "built_pod"]
 
 
 def _by_task(pods: list[dict[str, Any]], task_id: str) -> list[dict[str, Any]]:
