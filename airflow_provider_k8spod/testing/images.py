@@ -5,6 +5,7 @@ Pure functions. No image is ever pulled; the kubelet only decides which outcome 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -67,11 +68,8 @@ def _split_domain(name: str) -> tuple[str, str]:
 
 def parse_image(reference: str) -> ImageRef:
     """Parse and normalise ``reference``; raise :class:`InvalidImageName` like the kubelet would."""
-    prefix = (
-        f"Failed to apply default image tag {reference!r}: couldn't parse image name {reference!r}: ".replace(
-            "'", '"'
-        )
-    )
+    quoted = json.dumps(reference)
+    prefix = f"Failed to apply default image tag {quoted}: couldn't parse image name {quoted}: "
     if not reference or reference != reference.strip():
         raise InvalidImageName(prefix + "invalid reference format")
     candidate = reference

@@ -42,7 +42,11 @@ def any_regular_container_started(spec: Mapping[str, Any], statuses: Sequence[Ma
         status = _status_of(statuses, container["name"])
         if status is None:
             continue
-        if _state(status, "running") or _state(status, "terminated") or _last_terminated(status):
+        if (
+            _state(status, "running") is not None
+            or _state(status, "terminated") is not None
+            or _last_terminated(status) is not None
+        ):
             return True
     return False
 
@@ -65,7 +69,7 @@ def compute_phase(
             if status is None or _state(status, "running") is None:
                 pending_sidecars += 1
             continue
-        if status is None or _state(status, "running"):
+        if status is None or _state(status, "running") is not None:
             pending_init += 1
         elif (terminated := _state(status, "terminated")) is not None:
             if terminated.get("exitCode", 0) != 0:
@@ -85,7 +89,7 @@ def compute_phase(
         status = _status_of(statuses, container["name"])
         if status is None:
             unknown += 1
-        elif _state(status, "running"):
+        elif _state(status, "running") is not None:
             running += 1
         elif (terminated := _state(status, "terminated")) is not None:
             stopped += 1

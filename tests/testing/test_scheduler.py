@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_k8spod.testing import Node, Taint
+from airflow_provider_k8spod.testing.objects import node_object
+from airflow_provider_k8spod.testing.scheduler import choose_node, failure_message, tolerates, unfit_reason
+
+GPU = node_object(Node("gpu-1", labels={"accelerator": "gpu"}, taints=[Taint("dedicated", "gpu")]))
+PLAIN = node_object(Node("cpu-1", labels={"disk": "ssd"}))
+CORDONED = node_object(Node("old-1", unschedulable=True))
+
+
+@pytest.mark.parametrize(
+    ("toleration", "taint", "ok"),
+    [
+        (
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+            True,
+        ),
+        (
+            {"key": "dedicated", "operator": "Exists"},
+            {"key": "dedicated", "value": "x", "effect": "NoSchedule"},
+            True,
+        ),
+        ({"operator": "Exists"}, {"key": "anything", "effect": "NoExecute"}, True),
+        (
+            {"key": "dedicated", "value": "cpu"},
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+            False,
+        ),
+        (
+            {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
+            {"key": "dedicated", "effect": "NoSchedule"},
+            False,
+        ),
+    ],
+)
+def test_tolerations(toleration: dict[str, Any], taint: dict[str, Any], ok: bool) -> None:
+    assert tolerates(toleration, taint) is ok
+
+
+def test_unfit_reasons() -> None:
+    assert unfit_reason({}, GPU) == "node(s) had untolerated taint {dedicated: gpu}"
+    assert (
+        unfit_reason({"nodeSelector": {"disk": "hdd"}}, PLAIN)
+        == "node(s) didn't match Pod's node affinity/selector"
+    )
+    assert unfit_reason({}, CORDONED) == "node(s) were unschedulable"
+    assert unfit_reason({"nodeSelector": {"disk": "ssd"}}, PLAIN) is None
+    tolerant = {
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
+    }
+    assert unfit_reason({**tolerant, "nodeSelector": {"accelerator": "gpu"}}, GPU) is None
+
+
+def test_node_affinity_terms() -> None:
+    affinity = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["nvme"]}]},
+                        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["cpu-1"]}]},
+                    ]
+                }
+            }
+        }
+    }
+    assert unfit_reason(affinity, PLAIN) is None
+    assert unfit_reason(affinity, CORDONED) == "node(s) were unschedulable"
+
+
+def test_failure_message_format() -> None:
+    message = failure_message(
+        3,
+        [
+            "node(s) had untolerated taint {dedicated: gpu}",
+            "node(s) were unschedulable",
+            "node(s) were unschedulable",
+        ],
+    )
+    assert message == (
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) were unschedulable. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
+
+
+def test_choose_least_loaded() -> None:
+    other = node_object(Node("cpu-2", labels={"disk": "ssd"}))
+    pod = {"spec": {"nodeSelector": {"disk": "ssd"}}}
+    assert choose_node(pod, [PLAIN, other], {"cpu-1": 3, "cpu-2": 1}) == ("cpu-2", "")
+    node, message = choose_node({"spec": {}}, [GPU, CORDONED], {})
+    assert node is None
+    assert message.startswith("0/2 nodes are available: ")
