@@ -423,7 +423,8 @@ class KubernetesPodOperator(BaseOperator):
 
         Never contacts a cluster. The connection is read for the namespace and the XCom sidecar settings;
         a missing ``kubernetes_default`` means defaults. Without a context (``dry_run``) the pod has no task
-        instance labels and its name suffix derives from the dag and task ids.
+        instance labels, its name suffix derives from the dag and task ids, and values that are still
+        Jinja templates are shown as they are (their names and quantities are checked once rendered).
         """
         identity = TaskIdentity.from_context(context) if context is not None else None
         settings = self._connection_settings(strict=context is not None)
@@ -446,6 +447,7 @@ class KubernetesPodOperator(BaseOperator):
             xcom_sidecar=sidecar,
             extra_labels={"airflow_version": _airflow_version_label()},
             default_base_container_name=self.BASE_CONTAINER_NAME,
+            allow_templates=context is None,
         )
         return _apply_pod_mutation_hook(pod)
 
@@ -530,19 +532,31 @@ def _has_custom_pod_mutation_hook() -> bool:
 
 
 def _redact(pod: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``pod`` fit for printing: sensitive env values and registered secrets masked."""
-    import copy
+    """A copy of ``pod`` fit for printing: sensitive env values and registered secrets masked.
 
-    shown = copy.deepcopy(pod)
+    Only values are masked: an env var whose name looks sensitive (``DB_PASSWORD``), and any string that
+    contains a value registered with Airflow's secrets masker. Field names such as ``secretKeyRef`` do not
+    hide what is below them (a Secret's name is no secret), unlike a plain ``redact()`` of the whole pod.
+    """
     try:
         from airflow.sdk._shared.secrets_masker import redact, should_hide_value_for_key
     except ImportError:  # pragma: no cover
-        return shown
+        return pod
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            return redact(value)
+        return value
+
+    shown: dict[str, Any] = walk(pod)
     spec = shown.get("spec") or {}
     for kind in ("initContainers", "containers"):
         for container in spec.get(kind) or []:
             for env in container.get("env") or []:
                 if "value" in env and should_hide_value_for_key(env.get("name", "")):
                     env["value"] = "***"
-    redacted = redact(shown, max_depth=32)
-    return redacted if isinstance(redacted, dict) else shown
+    return shown

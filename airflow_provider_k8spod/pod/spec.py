@@ -52,7 +52,7 @@ from airflow_provider_k8spod.pod.identity import (
     pod_name,
 )
 from airflow_provider_k8spod.pod.normalize import field_path, is_model, parse_manifest_text, to_api
-from airflow_provider_k8spod.pod.validation import validate_pod
+from airflow_provider_k8spod.pod.validation import is_unrendered_template, validate_pod
 from airflow_provider_k8spod.pod.xcom import SidecarSettings, inject_xcom_sidecar
 
 __all__ = [
@@ -441,6 +441,7 @@ def build_pod(
     xcom_sidecar: SidecarSettings | None = None,
     extra_labels: Mapping[str, str] | None = None,
     default_base_container_name: str = DEFAULT_BASE_CONTAINER_NAME,
+    allow_templates: bool = False,
 ) -> dict[str, Any]:
     """Build and validate the pod for a task. Pure apart from reading ``pod_template_file``.
 
@@ -456,6 +457,8 @@ def build_pod(
     :param extra_labels: labels added after the user's (e.g. ``airflow_version``).
     :param default_base_container_name: the main container's name when ``base_container_name`` was not
         passed (an operator subclass may change it through its ``BASE_CONTAINER_NAME``).
+    :param allow_templates: values may still be Jinja templates (``dry_run()`` shows the task before
+        rendering): their names, labels and quantities are not checked. Never set when creating a pod.
     :returns: the canonical pod dict. Raises :class:`PodSpecError` for anything that would not make a
         valid pod, naming the argument or field path.
     """
@@ -513,7 +516,9 @@ def build_pod(
     metadata.setdefault("namespace", default_namespace)
 
     base: str | None = None
-    if "name" in arguments:
+    if "name" in arguments and allow_templates and is_unrendered_template(arguments["name"]):
+        base = arguments["name"]
+    elif "name" in arguments:
         base = normalize_pod_name(arguments["name"], source="name")
     elif metadata.get("name"):
         base = metadata["name"]
@@ -564,7 +569,7 @@ def build_pod(
         pod = inject_xcom_sidecar(pod, main["name"], xcom_sidecar)
 
     _check_images(pod)
-    validate_pod(pod)
+    validate_pod(pod, allow_templates=allow_templates)
     return _ordered(pod)
 
 

@@ -21,6 +21,7 @@ Public functions:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "is_dns1123_label",
     "is_dns1123_subdomain",
+    "is_unrendered_template",
     "label_key_error",
     "label_value_error",
     "parse_quantity",
@@ -229,6 +231,18 @@ def schema_errors(pod: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+_ALLOW_TEMPLATES: contextvars.ContextVar[bool] = contextvars.ContextVar("allow_templates", default=False)
+
+
+def is_unrendered_template(value: Any) -> bool:
+    """Whether ``value`` still contains Jinja markup (``{{ ... }}`` or ``{% ... %}``)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _skip(value: Any) -> bool:
+    return _ALLOW_TEMPLATES.get() and is_unrendered_template(value)
+
+
 def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for kind in ("initContainers", "containers", "ephemeralContainers"):
         items = spec.get(kind)
@@ -242,6 +256,8 @@ def _check_map(path: str, mapping: Any, *, labels: bool) -> Iterator[str]:
     if not isinstance(mapping, dict):
         return
     for key, value in mapping.items():
+        if _skip(key) or _skip(value):
+            continue
         if (why := label_key_error(key)) is not None:
             yield f"{field_path(path, str(key))}: invalid key {key!r}: {why}"
         if labels and (why := label_value_error(value)) is not None:
@@ -251,7 +267,7 @@ def _check_map(path: str, mapping: Any, *, labels: bool) -> Iterator[str]:
 
 
 def _check_name(path: str, value: Any, *, subdomain: bool = False) -> Iterator[str]:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or _skip(value):
         return
     ok = is_dns1123_subdomain(value) if subdomain else is_dns1123_label(value)
     if not ok:
@@ -274,6 +290,8 @@ def _check_resources(path: str, resources: Any) -> Iterator[str]:
             continue
         parsed[kind] = {}
         for name, quantity in values.items():
+            if _skip(quantity):
+                continue
             try:
                 parsed[kind][name] = parse_quantity(quantity)
             except ValueError:
@@ -292,12 +310,24 @@ def _check_resources(path: str, resources: Any) -> Iterator[str]:
 
 def _check_enum(path: str, key: str, value: Any) -> Iterator[str]:
     allowed = _ENUMS.get(key)
-    if allowed and isinstance(value, str) and value not in allowed:
+    if allowed and not _skip(value) and isinstance(value, str) and value not in allowed:
         yield f"{field_path(path, key)}: {value!r} is not one of {', '.join(allowed)}"
 
 
-def semantic_errors(pod: dict[str, Any]) -> list[str]:
-    """What the API server would reject although the schema accepts it."""
+def semantic_errors(pod: dict[str, Any], *, allow_templates: bool = False) -> list[str]:
+    """What the API server would reject although the schema accepts it.
+
+    With ``allow_templates`` (``dry_run()`` before rendering), values that still contain Jinja markup are
+    not checked; everything else is.
+    """
+    token = _ALLOW_TEMPLATES.set(allow_templates)
+    try:
+        return _semantic_errors(pod)
+    finally:
+        _ALLOW_TEMPLATES.reset(token)
+
+
+def _semantic_errors(pod: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     if pod.get("kind", "Pod") != "Pod":
         errors.append(f"kind: expected 'Pod', got {pod.get('kind')!r}")
@@ -388,12 +418,13 @@ def semantic_errors(pod: dict[str, Any]) -> list[str]:
     return errors
 
 
-def validate_pod(pod: dict[str, Any]) -> None:
+def validate_pod(pod: dict[str, Any], *, allow_templates: bool = False) -> None:
     """Raise :class:`PodSpecError` when ``pod`` would be rejected; the message names the field path.
 
     Semantic errors come first (they are the more precise ones); all problems are listed, one per line.
+    ``allow_templates`` skips the semantic checks of values that still contain Jinja markup.
     """
-    problems = semantic_errors(pod) + schema_errors(pod)
+    problems = semantic_errors(pod, allow_templates=allow_templates) + schema_errors(pod)
     if problems:
         unique = list(dict.fromkeys(problems))
         if len(unique) == 1:

@@ -332,3 +332,35 @@ def test_dry_run_works_with_a_connection_that_is_not_defined(capsys: pytest.Capt
     ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1)
     with pytest.raises(ConnectionConfigError, match="'no_such_connection' is not defined"):
         op.build_pod_manifest({"ti": ti})
+
+
+def test_dry_run_shows_unrendered_templates_but_a_real_build_checks_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    op = KubernetesPodOperator(
+        task_id="t",
+        image="busybox",
+        name="job-{{ ds_nodash }}",
+        labels={"day": "{{ ds_nodash }}"},
+        container_resources={"limits": {"memory": "{{ params.memory }}"}},
+        secrets=[operator_module_secret("env", "API_TOKEN", "api-credentials", "token")],
+    )
+    op.dry_run()
+    pod = yaml.safe_load(capsys.readouterr().out)
+    assert pod["metadata"]["labels"]["day"] == "{{ ds_nodash }}"
+    assert pod["spec"]["containers"][0]["resources"] == {"limits": {"memory": "{{ params.memory }}"}}
+    # Field names like secretKeyRef do not hide the (non-secret) name of the Secret.
+    assert pod["spec"]["containers"][0]["env"] == [
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api-credentials", "key": "token"}}}
+    ]
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1)
+    with pytest.raises(PodSpecError, match="contains"):
+        op.build_pod_manifest({"ti": ti})
+
+
+def operator_module_secret(*args: Any) -> Any:
+    from airflow_provider_k8spod.secret import Secret
+
+    return Secret(*args)

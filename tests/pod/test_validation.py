@@ -90,3 +90,21 @@ def test_validate_pod_lists_every_problem() -> None:
 def test_a_pod_without_containers() -> None:
     with pytest.raises(PodSpecError, match=r"spec.containers: a pod needs at least one container"):
         validate_pod({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}})
+
+
+def test_unrendered_templates_are_only_allowed_when_asked() -> None:
+    from airflow_provider_k8spod.pod.validation import semantic_errors
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"day": "{{ ds_nodash }}"}},
+        "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"memory": "{{ m }}"}}}]},
+    }
+    assert semantic_errors(pod, allow_templates=True) == []
+    assert len(semantic_errors(pod)) == 2
+    pod["metadata"]["labels"]["bad"] = "a b"
+    assert semantic_errors(pod, allow_templates=True) == [
+        "metadata.labels.bad: invalid value 'a b': a label value must be empty or consist of alphanumerics, "
+        "'-', '_' or '.', and start and end with an alphanumeric"
+    ]
