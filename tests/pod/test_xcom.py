@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from pathlib import Path
 
 import pytest
 from kubernetes.client import models as k8s
@@ -183,3 +185,40 @@ def test_bad_connection_extra_is_named_in_the_error() -> None:
         "connection extra xcom_sidecar_container_security_context.runAsUsr: unknown field 'runAsUsr' for "
         "SecurityContext; did you mean 'runAsUser'?"
     )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("signal_number", [2, 15])
+def test_sidecar_command_exits_0_on_sigint_and_sigterm_without_waiting_for_its_sleep(
+    signal_number: int,
+) -> None:
+    """Run the sidecar's shell loop with the local ``sh`` and stop it as the lifecycle will."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    sh = shutil.which("sh")
+    if sh is None:  # pragma: no cover
+        pytest.skip("no sh on this machine")
+    command = sidecar_container()["command"]
+    process = subprocess.Popen([sh, *command[1:]], start_new_session=True)
+    try:
+        # Wait until the shell catches the signal (its trap is installed), read from /proc.
+        for _ in range(500):
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            caught = int(
+                next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+            )
+            if caught & (1 << (signal_number - 1)):
+                break
+            time.sleep(0.01)
+        os.kill(process.pid, signal_number)
+        # The loop sleeps 30 s at a time; exiting within 10 s shows the trap does not wait for the sleep.
+        assert process.wait(timeout=10) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
