@@ -756,7 +756,13 @@ class Api:
             since_ns = since_option(query.get("sinceTime"), str(since_seconds) if since_seconds else None)
         except ValueError as exc:
             raise errors.bad_request(str(exc)) from exc
+        stream = query.get("stream") or "All"
+        if stream not in ("All", "Stdout", "Stderr"):
+            raise errors.invalid(
+                "PodLogOptions", "", [validation.not_supported("stream", stream, ["All", "Stdout", "Stderr"])]
+            )
         opts = LogOptions(
+            stream=stream,
             timestamps=truthy(query.get("timestamps")),
             since_ns=since_ns,
             tail_lines=tail,

@@ -930,6 +930,7 @@ class PodWorker:
         self.final_phase = phase
         self.sandbox_ready = False
         self.publish()
+        self.done.set()
         self.kubelet.pod_terminated(self)
 
     # ------------------------------------------------------------------------------------------ faults

@@ -182,6 +182,7 @@ class LogOptions:
     tail_lines: int | None = None
     limit_bytes: int | None = None
     follow: bool = False
+    stream: str = "All"
 
 
 class _Renderer:
@@ -196,8 +197,11 @@ class _Renderer:
 
     def render(self, entries: list[LogEntry]) -> bytes:
         out: list[bytes] = []
+        wanted = self.opts.stream.lower()
         for entry in entries:
             if self.opts.since_ns is not None and entry.ts_ns < self.opts.since_ns:
+                continue
+            if wanted != "all" and entry.stream != wanted:
                 continue
             piece = entry.content if entry.partial else entry.content + b"\n"
             if self.opts.timestamps and self.new_line:

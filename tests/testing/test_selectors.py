@@ -86,7 +86,7 @@ def test_pod_field_selector(selector: str, matches: bool) -> None:
 
 
 def test_unsupported_field() -> None:
-    with pytest.raises(SelectorError, match="field label not supported: spec.foo"):
+    with pytest.raises(SelectorError, match=r"field label not supported: spec\.foo"):
         parse_field_selector("spec.foo=x", supported_fields("pods"))
 
 

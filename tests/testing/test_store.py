@@ -225,7 +225,8 @@ async def test_async_watch_410(local_cluster_factory: Callable[..., LocalCluster
         for name in ("b", "c", "d", "e"):
             await core.create_namespaced_config_map("default", {"metadata": {"name": name}})
         watch = kubernetes_asyncio.watch.Watch()
-        with pytest.raises(kubernetes_asyncio.client.exceptions.ApiException) as info:
+
+        async def consume() -> None:
             async with watch.stream(
                 core.list_namespaced_config_map,
                 "default",
@@ -234,6 +235,9 @@ async def test_async_watch_410(local_cluster_factory: Callable[..., LocalCluster
             ) as stream:
                 async for _ in stream:
                     pass
+
+        with pytest.raises(kubernetes_asyncio.client.exceptions.ApiException) as info:
+            await consume()
         assert info.value.status == 410
     finally:
         await client.close()
