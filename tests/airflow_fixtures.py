@@ -1,11 +1,15 @@
-"""Fixtures that need a real Airflow metadata database (sqlite, one per test session or xdist worker)."""
+"""Fixtures that need a real Airflow: a metadata database (sqlite, one per session or xdist worker) and,
+for tests that run tasks the way a worker does, an Airflow API server."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +39,53 @@ def _template_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
+def airflow_db() -> Path:
     """The session's Airflow database, migrated and empty at the start of the session."""
     home = Path(os.environ["AIRFLOW_HOME"])
     db = home / "airflow.db"
     if not db.exists():
         shutil.copy(_template_db(), db)
-    yield db
+    return db
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def airflow_api_server(airflow_db: Path) -> Iterator[str]:
+    """A real ``airflow api-server`` for the session, so tasks can run as on a worker (LocalExecutor:
+    supervisor process + task process, the task log written to a file with secrets masked)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"{url}/execution/"
+    log_path = Path(os.environ["AIRFLOW_HOME"]) / "api-server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--host", "127.0.0.1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"airflow api-server did not start: {log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

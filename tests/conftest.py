@@ -16,6 +16,9 @@ os.environ["AIRFLOW_HOME"] = _home
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_home, "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "k8spod-tests-jwt-secret-" + "x" * 16
+os.environ["AIRFLOW__API__SECRET_KEY"] = "k8spod-tests-secret-key"
 os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
 os.environ.pop("KUBECONFIG", None)
 

@@ -32,6 +32,28 @@ class DagResult:
         return self.xcoms.get((task_id, key))
 
 
+def _task_logs(dag_id: str, run_id: str) -> str:
+    """The task log files a worker wrote for this run (JSON lines), as the events' text."""
+    import json
+
+    root = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    lines: list[str] = []
+    for path in sorted(root.rglob("*.log")):
+        lines.append(f"--- {path.relative_to(root)}")
+        for raw in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                lines.append(raw)
+                continue
+            event = str(record.get("event", ""))
+            lines.append(f"[{record.get('level', '')}] {event}")
+            for key in ("error_detail", "exception"):
+                if record.get(key):
+                    lines.append(json.dumps(record[key]))
+    return "\n".join(lines)
+
+
 def _collect(dag_id: str, run_id: str) -> tuple[dict[str, str], dict[tuple[str, str], Any], dict[str, int]]:
     from airflow.models import TaskInstance
     from airflow.models.xcom import XComModel
@@ -52,8 +74,16 @@ def _collect(dag_id: str, run_id: str) -> tuple[dict[str, str], dict[tuple[str, 
 
 
 @pytest.fixture
-def run_dag(airflow_db: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[..., DagResult]]:
-    """``run_dag(source, dag_id=...)``: write the DAG file, ``dag.test()`` it, return a :class:`DagResult`."""
+def run_dag(
+    airflow_db: Path, capfd: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> Iterator[Callable[..., DagResult]]:
+    """``run_dag(source, dag_id=..., use_executor=False)``: write the DAG file, ``dag.test()`` it, and
+    return a :class:`DagResult`.
+
+    In-process (default) the log is what the task printed. With ``use_executor=True`` tasks run as on a
+    worker (LocalExecutor, a supervisor and a task process, against a real API server) and the log is the
+    task log file the worker wrote, secrets masked as users see it.
+    """
     written: list[Path] = []
     dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 
@@ -63,7 +93,8 @@ def run_dag(airflow_db: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Cal
         path.write_text(textwrap.dedent(source))
         written.append(path)
         spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
@@ -71,12 +102,15 @@ def run_dag(airflow_db: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Cal
 
         dags = [v for v in vars(module).values() if isinstance(v, DAG)]
         dag = next(d for d in dags if dag_id is None or d.dag_id == dag_id)
+        if test_kwargs.get("use_executor"):
+            request.getfixturevalue("airflow_api_server")
         capfd.readouterr()
         dagrun = dag.test(**test_kwargs)
         out, err = capfd.readouterr()
         sys.stdout.write(out[-20000:])  # keep the tail visible in pytest's report on failure
         states, xcoms, tries = _collect(dag.dag_id, dagrun.run_id)
-        return DagResult(str(dagrun.state), states, xcoms, out + err, tries)
+        log = _task_logs(dag.dag_id, dagrun.run_id) if test_kwargs.get("use_executor") else out + err
+        return DagResult(str(dagrun.state), states, xcoms, log, tries)
 
     yield run
     for path in written:

@@ -343,19 +343,20 @@ class _Material:
         cache = self.credentials
         if cache is None:
             return
-        configuration.api_key = {"authorization": ""}
-        configuration.api_key_prefix = {"authorization": "Bearer"}
+        # "BearerToken" is the key both generated clients look up (the sync one also as "authorization").
+        configuration.api_key = {"BearerToken": ""}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
         if async_client:
 
             async def refresh_async(cfg: Any) -> None:
                 token = await asyncio.to_thread(cache.token) if cache.needs_refresh() else cache.token()
-                cfg.api_key["authorization"] = token
+                cfg.api_key["BearerToken"] = token
 
             configuration.refresh_api_key_hook = refresh_async
         else:
 
             def refresh(cfg: Any) -> None:
-                cfg.api_key["authorization"] = cache.token()
+                cfg.api_key["BearerToken"] = cache.token()
 
             configuration.refresh_api_key_hook = refresh
 

@@ -197,7 +197,9 @@ def pod_logs(
         query.append(("limitBytes", str(int(limit_bytes))))
     if previous:
         query.append(("previous", "true"))
-    what = describe_pod(name, namespace) + (f', container "{container}"' if container else "")
+    what = (
+        "pods/log of " + describe_pod(name, namespace) + (f', container "{container}"' if container else "")
+    )
     return ApiRequest(
         "get",
         "pods/log",
@@ -231,7 +233,9 @@ def pod_exec(
     if container:
         query.append(("container", container))
     query += [("stdin", "false"), ("stdout", "true"), ("stderr", "true"), ("tty", "false")]
-    what = describe_pod(name, namespace) + (f', container "{container}"' if container else "")
+    what = (
+        "pods/exec of " + describe_pod(name, namespace) + (f', container "{container}"' if container else "")
+    )
     return ApiRequest(
         "create", "pods/exec", "GET", _pod_path(namespace, name, "exec"), tuple(query), what=what, stream=True
     )
@@ -270,6 +274,23 @@ _ERRORS_BY_STATUS: dict[int, type[KubernetesApiError]] = {
 }
 
 
+#: Status reasons of the API server, for error responses whose body is not a ``Status`` (e.g. a websocket
+#: handshake refusal, whose body the client library does not expose).
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Expired",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
 def api_error(request: ApiRequest, status: int, body: bytes | str | None) -> KubernetesApiError:
     """The exception for an unsuccessful response, worded from the API's own ``Status`` object."""
     parsed: Any = None
@@ -282,7 +303,7 @@ def api_error(request: ApiRequest, status: int, body: bytes | str | None) -> Kub
         reason = parsed.get("reason") or ""
         api_message = parsed.get("message") or ""
     else:
-        reason = ""
+        reason = _REASONS.get(status, "")
         api_message = text.strip()[:500]
     cls = _ERRORS_BY_STATUS.get(status, KubernetesApiError)
     if status == 409 and reason == "AlreadyExists":

@@ -161,7 +161,7 @@ class KubernetesHook(_HookBase):
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         if request.body is not None:
             headers["Content-Type"] = request.content_type
-        token = configuration.get_api_key_with_prefix("authorization")
+        token = configuration.get_api_key_with_prefix("BearerToken")
         if token:
             headers["Authorization"] = token
         elif configuration.username:
@@ -427,7 +427,7 @@ class AsyncKubernetesHook(_HookBase):
         headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
         if request.body is not None:
             headers["Content-Type"] = request.content_type
-        token = await configuration.get_api_key_with_prefix("authorization")
+        token = await configuration.get_api_key_with_prefix("BearerToken")
         if token:
             headers["Authorization"] = token
         elif configuration.username:

@@ -102,6 +102,9 @@ def test_errors_name_operation_pod_namespace_and_api_reason(request_, code, reas
 def test_non_status_error_body_is_quoted_briefly():
     error = api.api_error(api.get_pod("p", "ns"), 502, b"<html>bad gateway</html>")
     assert str(error) == 'get pod "p" in namespace "ns": 502: <html>bad gateway</html>'
+    assert (
+        str(api.api_error(api.get_pod("p", "ns"), 404, None)) == 'get pod "p" in namespace "ns": 404 NotFound'
+    )
 
 
 def test_log_request_sends_since_time_the_generated_clients_cannot():
