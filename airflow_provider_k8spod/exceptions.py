@@ -92,3 +92,31 @@ class ApiUnavailableError(KubernetesApiError):
 
 class ExecError(K8sPodError):
     """A command run in a container through exec failed, or its output exceeded the size limit."""
+
+
+class XComResultError(K8sPodError):
+    """The main container's XCom result (``/airflow/xcom/return.json``) could not be read or parsed."""
+
+
+class PodStartupError(K8sPodError):
+    """The pod did not start: a fatal waiting reason, a failed init container, or a timeout.
+
+    The message gives the Kubernetes reason, the container and the last warning events.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", record: object = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.record = record
+
+
+class PodFailedError(K8sPodError):
+    """The pod ran and the task failed; ``record`` is the structured FailureRecord."""
+
+    def __init__(self, message: str, *, record: object = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+class PodAdoptionError(K8sPodError):
+    """A pod of this task exists but cannot be adopted (e.g. its name belongs to another task)."""

@@ -212,17 +212,47 @@ def pod_logs(
     )
 
 
-def list_pod_events(name: str, namespace: str, *, uid: str | None = None) -> ApiRequest:
+def _event_selector(name: str, uid: str | None) -> str:
     selector = f"involvedObject.kind=Pod,involvedObject.name={name}"
     if uid:
         selector += f",involvedObject.uid={uid}"
+    return selector
+
+
+def list_pod_events(name: str, namespace: str, *, uid: str | None = None) -> ApiRequest:
     return ApiRequest(
         "list",
         "events",
         "GET",
         f"/api/v1/namespaces/{_q(namespace)}/events",
-        (("fieldSelector", selector),),
+        (("fieldSelector", _event_selector(name, uid)),),
         what=f"events of {describe_pod(name, namespace)}",
+    )
+
+
+def watch_pod_events(
+    name: str,
+    namespace: str,
+    *,
+    resource_version: str,
+    uid: str | None = None,
+    timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+) -> ApiRequest:
+    return ApiRequest(
+        "watch",
+        "events",
+        "GET",
+        f"/api/v1/namespaces/{_q(namespace)}/events",
+        (
+            ("fieldSelector", _event_selector(name, uid)),
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ),
+        what=f"events of {describe_pod(name, namespace)}",
+        stream=True,
+        read_timeout=timeout_seconds + 30.0,
     )
 
 

@@ -29,17 +29,28 @@ from airflow_provider_k8spod.hooks.connection import aload_connection_settings, 
 from airflow_provider_k8spod.hooks.fields import CONN_TYPE, DEFAULT_CONN_ID
 from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, RetryPolicy, parse_retry_after
 
-__all__ = ["AsyncKubernetesHook", "ClusterAccess", "KubernetesHook", "PodList", "close_async_clients"]
+__all__ = [
+    "AsyncKubernetesHook",
+    "ClusterAccess",
+    "KubernetesHook",
+    "ObjectList",
+    "PodList",
+    "close_async_clients",
+]
 
 _USER_AGENT = "airflow-provider-k8spod"
 #: Largest exec output kept when no explicit cap is given.
 DEFAULT_EXEC_OUTPUT_LIMIT = 64 * 1024 * 1024
 
 
-class PodList(list[dict[str, Any]]):
-    """The pods of a list call; ``resource_version`` is where a watch continues from."""
+class ObjectList(list[dict[str, Any]]):
+    """The objects of a list call; ``resource_version`` is where a watch continues from."""
 
     resource_version: str | None = None
+
+
+#: The pods of a list call (an :class:`ObjectList`).
+PodList = ObjectList
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -232,7 +243,7 @@ class KubernetesHook(_HookBase):
         data = self._call(
             api.list_pods(namespace, label_selector=label_selector, field_selector=field_selector)
         )
-        return _pod_list(data)
+        return _object_list(data)
 
     def watch_pods(
         self,
@@ -291,9 +302,26 @@ class KubernetesHook(_HookBase):
         since_seconds, tail_lines, limit_bytes, previous, read_timeout."""
         return self._stream(api.pod_logs(name, namespace, **options))
 
-    def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> list[dict[str, Any]]:
-        data = self._call(api.list_pod_events(name, namespace, uid=uid))
-        return list((data or {}).get("items") or [])
+    def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> ObjectList:
+        """The Events of a pod (its ``resource_version`` is where :meth:`watch_pod_events` continues)."""
+        return _object_list(self._call(api.list_pod_events(name, namespace, uid=uid)))
+
+    def watch_pod_events(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        resource_version: str,
+        uid: str | None = None,
+        timeout_seconds: int = api.WATCH_TIMEOUT_SECONDS,
+    ) -> Iterator[WatchEvent]:
+        request = api.watch_pod_events(
+            name, namespace, resource_version=resource_version, uid=uid, timeout_seconds=timeout_seconds
+        )
+        decoder = WatchDecoder(request)
+        for chunk in self._stream(request):
+            yield from decoder.feed(chunk)
+        yield from decoder.close()
 
     def exec_in_pod(
         self,
@@ -379,8 +407,8 @@ class KubernetesHook(_HookBase):
             return False, f"{type(exc).__name__}: {exc}"
 
 
-def _pod_list(data: Any) -> PodList:
-    result = PodList((data or {}).get("items") or [])
+def _object_list(data: Any) -> ObjectList:
+    result = ObjectList((data or {}).get("items") or [])
     result.resource_version = ((data or {}).get("metadata") or {}).get("resourceVersion")
     return result
 
@@ -514,7 +542,7 @@ class AsyncKubernetesHook(_HookBase):
         data = await self._call(
             api.list_pods(namespace, label_selector=label_selector, field_selector=field_selector)
         )
-        return _pod_list(data)
+        return _object_list(data)
 
     async def watch_pods(
         self,
@@ -569,11 +597,27 @@ class AsyncKubernetesHook(_HookBase):
         """Raw log bytes as they arrive; same options as :meth:`KubernetesHook.read_pod_logs`."""
         return self._stream(api.pod_logs(name, namespace, **options))
 
-    async def list_pod_events(
-        self, name: str, namespace: str, *, uid: str | None = None
-    ) -> list[dict[str, Any]]:
-        data = await self._call(api.list_pod_events(name, namespace, uid=uid))
-        return list((data or {}).get("items") or [])
+    async def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> ObjectList:
+        return _object_list(await self._call(api.list_pod_events(name, namespace, uid=uid)))
+
+    async def watch_pod_events(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        resource_version: str,
+        uid: str | None = None,
+        timeout_seconds: int = api.WATCH_TIMEOUT_SECONDS,
+    ) -> AsyncIterator[WatchEvent]:
+        request = api.watch_pod_events(
+            name, namespace, resource_version=resource_version, uid=uid, timeout_seconds=timeout_seconds
+        )
+        decoder = WatchDecoder(request)
+        async for chunk in self._stream(request):
+            for event in decoder.feed(chunk):
+                yield event
+        for event in decoder.close():
+            yield event
 
     async def exec_in_pod(
         self,

@@ -12,16 +12,27 @@ Which arguments the user passed is recorded when the operator is created (explic
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import warnings
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_k8spod.exceptions import ConnectionConfigError, PodSpecError
+from airflow_provider_k8spod.callbacks import ExecutionMode
+from airflow_provider_k8spod.exceptions import (
+    ConnectionConfigError,
+    PodFailedError,
+    PodSpecError,
+)
+from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
+from airflow_provider_k8spod.pod import status as pod_status
 from airflow_provider_k8spod.pod.identity import TaskIdentity, safe_label_value
+from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodLifecycle
+from airflow_provider_k8spod.pod.logs import LogLine
 from airflow_provider_k8spod.pod.normalize import is_model, to_api, to_model
 from airflow_provider_k8spod.pod.spec import (
     DEFAULT_BASE_CONTAINER_NAME,
@@ -30,7 +41,7 @@ from airflow_provider_k8spod.pod.spec import (
     pod_to_yaml,
 )
 from airflow_provider_k8spod.pod.validation import validate_pod
-from airflow_provider_k8spod.pod.xcom import sidecar_settings
+from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE, NO_RESULT, sidecar_settings
 
 if TYPE_CHECKING:
     import jinja2
@@ -110,7 +121,8 @@ class KubernetesPodOperator(BaseOperator):
     BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
     ISTIO_CONTAINER_NAME = "istio-proxy"
     POD_CHECKED_KEY = "already_checked"
-    POST_TERMINATION_TIMEOUT = 120
+    #: Seconds a container's log stream may take to end after the container terminated.
+    POST_TERMINATION_TIMEOUT = 30
 
     template_fields: Sequence[str] = (
         "image",
@@ -217,6 +229,7 @@ class KubernetesPodOperator(BaseOperator):
         xcom_sidecar_container_security_context: Any = None,
         xcom_sidecar_container_image: str | None = None,
         xcom_sidecar_container_resources: Any = None,
+        max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE,
         **kwargs: Any,
     ) -> None:
         if deferrable is None:
@@ -339,6 +352,12 @@ class KubernetesPodOperator(BaseOperator):
         else:
             self.callbacks = [callbacks]
         self._progress_callback = progress_callback
+        self.max_xcom_size = max_xcom_size
+        # Set while the task runs: what on_kill needs (no connection lookups in a signal handler).
+        self._access: ClusterAccess | None = None
+        self._pod_ref: tuple[str, str] | None = None
+        self._lifecycle: PodLifecycle | None = None
+        self._killed = False
 
     # -----------------------------------------------------------------------------------------------------
 
@@ -418,7 +437,9 @@ class KubernetesPodOperator(BaseOperator):
             found = ""
         return found or "default"
 
-    def build_pod_manifest(self, context: Context | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def build_pod_manifest(
+        self, context: Context | Mapping[str, Any] | None = None, *, default_namespace: str | None = None
+    ) -> dict[str, Any]:
         """The pod for ``context`` as a canonical camelCase dict (what ``kubectl get -o json`` shows).
 
         Never contacts a cluster. The connection is read for the namespace and the XCom sidecar settings;
@@ -443,7 +464,7 @@ class KubernetesPodOperator(BaseOperator):
             task_id=self.task_id,
             dag_id=self.dag_id if self.has_dag() else None,
             identity=identity,
-            default_namespace=self._default_namespace(settings.namespace),
+            default_namespace=self._default_namespace(default_namespace or settings.namespace),
             xcom_sidecar=sidecar,
             extra_labels={"airflow_version": _airflow_version_label()},
             default_base_container_name=self.BASE_CONTAINER_NAME,
@@ -481,11 +502,248 @@ class KubernetesPodOperator(BaseOperator):
         """
         print(self.pod_yaml())
 
-    def execute(self, context: Context) -> Any:
-        raise NotImplementedError(
-            "KubernetesPodOperator.execute is not available yet: this build can only build pods "
-            "(build_pod_request_obj, dry_run); running them arrives with the pod lifecycle"
+    # --- running the pod ----------------------------------------------------------------------------------
+
+    def cluster_access(self) -> ClusterAccess:
+        """The connection and this operator's overrides, resolved once (see docs/connection.md)."""
+        if self._access is None:
+            settings = load_connection_settings(self.kubernetes_conn_id)
+            self._access = resolve_cluster_access(
+                settings,
+                in_cluster=self.in_cluster,
+                config_file=self.config_file,
+                cluster_context=self.cluster_context,
+            )
+        return self._access
+
+    def lifecycle_settings(self) -> LifecycleSettings:
+        """This operator's arguments as the lifecycle's settings (the same for every execution mode)."""
+        return LifecycleSettings(
+            schedule_timeout=float(self.schedule_timeout_seconds),
+            startup_timeout=float(self.startup_timeout_seconds),
+            get_logs=self.get_logs,
+            container_logs=_names_or_all(self._container_logs),
+            init_container_logs=_names_or_all(self.init_container_logs),
+            log_prefix=self.container_name_log_prefix_enabled,
+            log_events=self.log_events_on_startup,
+            do_xcom_push=self.do_xcom_push,
+            max_xcom_size=int(self.max_xcom_size),
+            skip_on_exit_code=tuple(self.skip_on_exit_code),
+            on_finish_action=self.on_finish_action,
+            termination_grace_period=self.termination_grace_period,
+            durable=bool(self.durable),
+            drain_timeout=float(self.POST_TERMINATION_TIMEOUT),
         )
+
+    def execute(self, context: Context) -> Any:
+        if self.deferrable:
+            self.log.warning(
+                "deferrable=True is not supported by this version yet; the pod runs with this worker "
+                "watching it instead"
+            )
+        access = self.cluster_access()
+        request = self.build_pod_manifest(context, default_namespace=access.namespace)
+        if self.callbacks:
+            self._callback("on_pod_manifest_created", context, pod_request=to_model(request, "V1Pod"))
+        from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook
+
+        hook = AsyncKubernetesHook(self.kubernetes_conn_id, cluster_access=access)
+        lifecycle = self._lifecycle = PodLifecycle(
+            hook,
+            self.lifecycle_settings(),
+            log=self.log,
+            observer=_OperatorObserver(self, context),
+            log_formatter=self.log_formatter,
+        )
+        identity = TaskIdentity.from_context(context)
+        try:
+            result = _run_coroutine(_run_lifecycle(lifecycle, request, identity))
+        except BaseException:
+            # Interrupted (execution_timeout, kill, crash of the loop): the lifecycle's own cleanup may not
+            # have run; make sure the pod does not outlive the task. Never replaces the original error.
+            self._delete_if_left(lifecycle)
+            raise
+        return self._finish(result, context)
+
+    def _finish(self, result: LifecycleResult, context: Context) -> Any:
+        verdict = result.verdict
+        name = f"{self._pod_ref[1]}/{self._pod_ref[0]}" if self._pod_ref else "the pod"
+        value = None if result.xcom is NO_RESULT else result.xcom
+        if verdict.outcome is pod_status.Outcome.SUCCESS:
+            self.log.info("Pod %s succeeded: %s", name, verdict.summary)
+            if result.xcom_error is not None:
+                raise result.xcom_error
+            return value if self.do_xcom_push else None
+        if self.do_xcom_push and result.xcom is not NO_RESULT:
+            # As upstream: a failed or skipped task still publishes what its pod returned.
+            self._push_result(context, value)
+        if verdict.outcome is pod_status.Outcome.SKIP:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"Pod {name}: {verdict.summary}")
+        record = verdict.record
+        details = record.render() if record is not None else ""
+        self.log.error("Pod %s failed: %s\n%s", name, verdict.summary, details)
+        if self.log_events_on_failure and self._lifecycle is not None:
+            self.log.info("Pod %s's final state:\n%s", name, pod_to_yaml(_redact(dict(result.pod))))
+        raise PodFailedError(f"Pod {name} failed: {verdict.summary}\n{details}", record=record)
+
+    def _push_result(self, context: Context, value: Any) -> None:
+        ti = context["ti"]
+        if self.multiple_outputs and isinstance(value, Mapping):
+            for key, item in value.items():
+                ti.xcom_push(key=str(key), value=item)
+        ti.xcom_push(key="return_value", value=value)
+
+    def _delete_if_left(self, lifecycle: PodLifecycle) -> None:
+        if lifecycle.cleaned_up or self._pod_ref is None or self._access is None:
+            return
+        name, namespace = self._pod_ref
+        try:
+            from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+            KubernetesHook(self.kubernetes_conn_id, cluster_access=self._access).delete_pod(
+                name, namespace, grace_period_seconds=self.termination_grace_period
+            )
+            lifecycle.cleaned_up = True
+            self.log.info("Deleted pod %s/%s: the task ended before the pod did", namespace, name)
+        except Exception as exc:
+            self.log.error("Could not delete pod %s/%s: %s", namespace, name, exc)
+
+    def on_kill(self) -> None:
+        """The task is being killed (marked failed/success by a user, or its worker is stopping).
+
+        Deletes the pod with ``termination_grace_period``, unless ``on_kill_action="keep_pod"``.
+        """
+        self._killed = True
+        if self._pod_ref is None:
+            return
+        name, namespace = self._pod_ref
+        if self.on_kill_action == "keep_pod":
+            self.log.info("Task killed; keeping pod %s/%s (on_kill_action=keep_pod)", namespace, name)
+            return
+        try:
+            from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+            deleted = KubernetesHook(
+                self.kubernetes_conn_id, cluster_access=self.cluster_access()
+            ).delete_pod(name, namespace, grace_period_seconds=self.termination_grace_period)
+            if deleted is not None:
+                self.log.info("Task killed; deleted pod %s/%s", namespace, name)
+            if self._lifecycle is not None:
+                self._lifecycle.cleaned_up = True
+        except Exception as exc:
+            self.log.error("Task killed, but deleting pod %s/%s failed: %s", namespace, name, exc)
+
+    # --- callbacks ----------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def client(self) -> Any:
+        """A ``kubernetes.client.CoreV1Api`` for this task's cluster (what callbacks receive)."""
+        from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+        api = KubernetesHook(self.kubernetes_conn_id, cluster_access=self.cluster_access()).core_v1_client
+        for callback in self.callbacks:
+            callback.on_sync_client_creation(client=api, operator=self)
+        return api
+
+    def _callback(self, method: str, context: Any, **kwargs: Any) -> None:
+        for callback in self.callbacks:
+            function = getattr(callback, method, None)
+            if function is None:
+                continue
+            try:
+                if method == "progress_callback":
+                    function(client=self.client, mode=ExecutionMode.SYNC, **kwargs)
+                else:
+                    function(
+                        client=self.client, mode=ExecutionMode.SYNC, operator=self, context=context, **kwargs
+                    )
+            except Exception as exc:
+                self.log.warning(
+                    "Callback %s.%s failed: %s", getattr(callback, "__name__", callback), method, exc
+                )
+
+
+def _names_or_all(value: Any) -> tuple[str, ...] | bool:
+    if value is True:
+        return True
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+async def _run_lifecycle(
+    lifecycle: PodLifecycle, request: dict[str, Any], identity: TaskIdentity
+) -> LifecycleResult:
+    try:
+        return await lifecycle.run(request, identity)
+    finally:
+        await close_async_clients()
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, LifecycleResult]) -> LifecycleResult:
+    """``asyncio.run`` on this thread, or on a helper thread when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class _OperatorObserver:
+    """Turns lifecycle notifications into XComs (pod_name, pod_namespace) and upstream-style callbacks."""
+
+    def __init__(self, operator: KubernetesPodOperator, context: Any) -> None:
+        self.operator = operator
+        self.context = context
+        self._model_cache: tuple[str, Any] | None = None
+
+    def _model(self, pod: Mapping[str, Any] | None) -> Any:
+        if pod is None:
+            return None
+        version = str((pod.get("metadata") or {}).get("resourceVersion"))
+        if self._model_cache is None or self._model_cache[0] != version:
+            self._model_cache = (version, to_model(dict(pod), "V1Pod"))
+        return self._model_cache[1]
+
+    def pod_created(self, pod: Mapping[str, Any], *, adopted: bool) -> None:
+        meta = pod.get("metadata") or {}
+        name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
+        self.operator._pod_ref = (name, namespace)
+        ti = self.context["ti"]
+        ti.xcom_push(key="pod_name", value=name)
+        ti.xcom_push(key="pod_namespace", value=namespace)
+        if self.operator.callbacks:
+            self.operator._callback("on_pod_creation", self.context, pod=self._model(pod))
+
+    def pod_started(self, pod: Mapping[str, Any]) -> None:
+        if self.operator.callbacks:
+            self.operator._callback("on_pod_starting", self.context, pod=self._model(pod))
+
+    def pod_completed(self, pod: Mapping[str, Any]) -> None:
+        if self.operator.callbacks:
+            model = self._model(pod)
+            self.operator._callback("on_pod_completion", self.context, pod=model)
+            self.operator._callback("on_pod_teardown", self.context, pod=model)
+
+    def log_line(self, container: str, line: LogLine, pod: Mapping[str, Any] | None) -> None:
+        if self.operator.callbacks:
+            self.operator._callback(
+                "progress_callback",
+                self.context,
+                line=line.text,
+                container_name=container,
+                timestamp=line.raw_timestamp or None,
+                pod=self._model(pod),
+            )
+
+    def pod_cleaned_up(self, pod: Mapping[str, Any] | None, *, deleted: bool) -> None:
+        if self.operator.callbacks:
+            self.operator._callback("on_pod_cleanup", self.context, pod=self._model(pod))
 
 
 def _deprecation_warning() -> type[Warning]:

@@ -26,6 +26,10 @@ Public API (pure):
 
 Constants the lifecycle uses: :data:`XCOM_SIDECAR_NAME`, :data:`XCOM_MOUNT_PATH`, :data:`XCOM_RETURN_FILE`,
 :data:`XCOM_SIDECAR_STOP_COMMAND`.
+
+The result side (also pure): :data:`XCOM_READ_COMMAND` is exec'd in the sidecar; :func:`parse_xcom_result`
+turns its outcome into the value (or :data:`NO_RESULT` when the main container wrote no file), with errors
+that name the file and the first bad position.
 """
 
 from __future__ import annotations
@@ -34,13 +38,15 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_k8spod.exceptions import PodSpecError
+from airflow_provider_k8spod.exceptions import PodSpecError, XComResultError
 
 __all__ = [
     "DEFAULT_SIDECAR_IMAGE",
     "DEFAULT_SIDECAR_RESOURCES",
     "DEFAULT_SIDECAR_SECURITY_CONTEXT",
+    "NO_RESULT",
     "XCOM_MOUNT_PATH",
+    "XCOM_READ_COMMAND",
     "XCOM_RETURN_FILE",
     "XCOM_SIDECAR_COMMAND",
     "XCOM_SIDECAR_NAME",
@@ -48,6 +54,7 @@ __all__ = [
     "XCOM_VOLUME_NAME",
     "SidecarSettings",
     "inject_xcom_sidecar",
+    "parse_xcom_result",
     "sidecar_container",
     "sidecar_settings",
 ]
@@ -210,3 +217,65 @@ def inject_xcom_sidecar(
     else:
         containers.append(sidecar)
     return pod
+
+
+# -- reading the result -------------------------------------------------------------------------------------
+
+#: Exit code of :data:`XCOM_READ_COMMAND` when there is no result file.
+NO_FILE_EXIT_CODE = 66
+
+#: Exec'd in the sidecar: print the result file, or exit 66 when the main container wrote none.
+XCOM_READ_COMMAND = [
+    "sh",
+    "-c",
+    f"if [ -e {XCOM_RETURN_FILE} ]; then exec cat {XCOM_RETURN_FILE}; else exit {NO_FILE_EXIT_CODE}; fi",
+]
+
+#: Default cap on the size of ``return.json`` (bytes).
+DEFAULT_MAX_XCOM_SIZE = 32 * 1024 * 1024
+
+
+class _NoResult:
+    def __repr__(self) -> str:
+        return "NO_RESULT"
+
+
+#: The main container wrote no result file (or an empty one): the task returns None.
+NO_RESULT: Any = _NoResult()
+
+
+def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b"") -> Any:
+    """The value the main container wrote to ``return.json``, or :data:`NO_RESULT`.
+
+    Raises :class:`XComResultError` for content that is not JSON (naming the file, line, column and the
+    offending text) or for a read that failed.
+    """
+    if exit_code == NO_FILE_EXIT_CODE:
+        return NO_RESULT
+    if exit_code != 0:
+        detail = stderr.decode("utf-8", "replace").strip()[-300:]
+        raise XComResultError(
+            f"reading {XCOM_RETURN_FILE} in the {XCOM_SIDECAR_NAME} container failed "
+            f"(exit code {exit_code}){': ' + detail if detail else ''}"
+        )
+    if not stdout.strip():
+        return NO_RESULT
+    try:
+        text = stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise XComResultError(
+            f"{XCOM_RETURN_FILE} is not UTF-8 text (invalid byte at position {exc.start}); "
+            "write the result as JSON"
+        ) from None
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        start = max(0, exc.pos - 20)
+        excerpt = text[start : exc.pos + 20].replace("\n", "\\n")
+        raise XComResultError(
+            f"{XCOM_RETURN_FILE} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            f"(position {exc.pos}), near {excerpt!r}. Write the result with json.dump, e.g. "
+            "'\"hello\"' rather than 'hello'"
+        ) from None

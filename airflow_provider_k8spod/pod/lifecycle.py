@@ -1,0 +1,820 @@
+"""The pod lifecycle, written once: create or adopt, wait for the start, follow logs, wait for completion,
+read the XCom result, decide, clean up.
+
+It is async (``kubernetes_asyncio`` through :class:`~airflow_provider_k8spod.hooks.kubernetes.AsyncKubernetesHook`):
+the non-deferrable operator runs it with ``asyncio.run`` on the worker, the deferrable trigger on the
+triggerer's loop. Every decision is delegated to the pure modules (:mod:`.status`, :mod:`.logs`,
+:mod:`.xcom`); this module only sequences I/O.
+
+Principles:
+
+- Completion is observed from the pod's status through one watch (resumed from its resourceVersion,
+  relisted after 410), never from a log stream and never by polling: the number of API requests for a pod
+  does not grow with how long it runs.
+- Logs are best effort and resumable: a dropped stream is resumed with ``sinceTime`` and the cursor drops
+  what was already delivered, so no line is lost or repeated. Following ends when the container has
+  terminated and the stream drained, within ``drain_timeout``.
+- The main container decides; sidecars (the XCom sidecar, a proxy, a user's) never keep the task waiting.
+- Cleanup runs on every path and never replaces the original error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_provider_k8spod.exceptions import (
+    AlreadyExistsError,
+    ApiUnavailableError,
+    BadRequestError,
+    ExecError,
+    ExpiredError,
+    ForbiddenError,
+    KubernetesApiError,
+    NotFoundError,
+    PodAdoptionError,
+    PodStartupError,
+    XComResultError,
+)
+from airflow_provider_k8spod.pod import status as st
+from airflow_provider_k8spod.pod.identity import (
+    TaskIdentity,
+    pod_task_identity,
+    pod_try_number,
+    task_instance_selector,
+)
+from airflow_provider_k8spod.pod.logs import LogCursor, LogLine, LogSplitter, format_line, line_level
+from airflow_provider_k8spod.pod.spec import main_container_name
+from airflow_provider_k8spod.pod.xcom import (
+    DEFAULT_MAX_XCOM_SIZE,
+    NO_RESULT,
+    XCOM_READ_COMMAND,
+    XCOM_SIDECAR_NAME,
+    XCOM_SIDECAR_STOP_COMMAND,
+    parse_xcom_result,
+)
+
+__all__ = [
+    "LifecycleObserver",
+    "LifecycleResult",
+    "LifecycleSettings",
+    "PodLifecycle",
+    "PodWatcher",
+    "cleanup_action",
+]
+
+ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    """Everything the lifecycle needs besides the pod; plain data (the trigger will carry it)."""
+
+    schedule_timeout: float = 120.0
+    startup_timeout: float = 120.0
+    #: How long CreateContainerConfigError & co. may last before the start is given up.
+    config_error_grace: float = 30.0
+    get_logs: bool = True
+    #: Containers to follow: names, or True for all but the XCom sidecar; empty: the main container.
+    container_logs: tuple[str, ...] | bool = ()
+    init_container_logs: tuple[str, ...] | bool = ()
+    log_prefix: bool = True
+    log_events: bool = True
+    do_xcom_push: bool = False
+    max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE
+    skip_on_exit_code: tuple[int, ...] = ()
+    on_finish_action: str = "delete_pod"
+    termination_grace_period: int | None = None
+    #: Adopt a still-running pod of an earlier try of this task instead of creating another.
+    durable: bool = True
+    #: After a container terminated, how long its log stream may take to end before it is cut short.
+    drain_timeout: float = 30.0
+    #: How long to wait for the XCom sidecar to be running once the main container finished.
+    sidecar_timeout: float = 120.0
+    #: Server-side timeout of each watch request (the watch is resumed after it).
+    watch_timeout: int = 3600
+    #: Interval of the status line while waiting for the start (it is also logged on every change).
+    status_interval: float = 30.0
+
+
+class LifecycleObserver(Protocol):
+    """What the lifecycle tells its driver (the operator: XCom pushes, callbacks). All methods are sync
+    and must be quick."""
+
+    def pod_created(self, pod: Mapping[str, Any], *, adopted: bool) -> None: ...
+
+    def pod_started(self, pod: Mapping[str, Any]) -> None: ...
+
+    def pod_completed(self, pod: Mapping[str, Any]) -> None: ...
+
+    def log_line(self, container: str, line: LogLine, pod: Mapping[str, Any] | None) -> None: ...
+
+    def pod_cleaned_up(self, pod: Mapping[str, Any] | None, *, deleted: bool) -> None: ...
+
+
+@dataclass
+class LifecycleResult:
+    verdict: st.Verdict
+    pod: Mapping[str, Any]
+    #: The parsed XCom result, or :data:`~airflow_provider_k8spod.pod.xcom.NO_RESULT`.
+    xcom: Any = NO_RESULT
+    xcom_error: Exception | None = None
+
+
+def cleanup_action(on_finish_action: str, outcome: st.Outcome | None, main_done: bool) -> bool:
+    """Whether to delete the pod at the end of the task (pure).
+
+    A pod whose main container has not finished (start failure, timeout, kill, error) is always deleted:
+    a pod that keeps running after its task gave up is an orphan. Otherwise ``on_finish_action`` decides:
+    ``delete_pod`` always, ``delete_succeeded_pod`` on success, ``delete_active_pod`` and ``keep_pod``
+    never (the main container is done).
+    """
+    if not main_done:
+        return True
+    if on_finish_action == "delete_pod":
+        return True
+    if on_finish_action == "delete_succeeded_pod":
+        return outcome is st.Outcome.SUCCESS
+    return False
+
+
+class PodWatcher:
+    """Keeps the latest version of one pod from a single watch; others wait on it.
+
+    Lists once, then watches from the list's resourceVersion; a watch that ends is resumed from the last
+    resourceVersion seen (bookmarks keep it fresh), a 410 Gone relists. Without RBAC for ``watch`` it falls
+    back to reading the pod every ``poll_interval`` seconds (with one warning).
+    """
+
+    def __init__(
+        self,
+        hook: Any,
+        name: str,
+        namespace: str,
+        *,
+        log: Any,
+        uid: str | None = None,
+        watch_timeout: int = 3600,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.hook, self.name, self.namespace, self.log = hook, name, namespace, log
+        self.uid = uid
+        self.watch_timeout = watch_timeout
+        self.poll_interval = poll_interval
+        self.pod: dict[str, Any] | None = None
+        self.deleted = False
+        self._changed = asyncio.Condition()
+
+    async def _update(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
+        async with self._changed:
+            if pod is not None:
+                uid = (pod.get("metadata") or {}).get("uid")
+                if self.uid and uid and uid != self.uid:
+                    deleted = True  # a new pod with the same name: ours is gone
+                else:
+                    self.pod = dict(pod)
+                    self.uid = self.uid or uid
+            if deleted:
+                self.deleted = True
+            self._changed.notify_all()
+
+    async def run(self) -> None:
+        selector = f"metadata.name={self.name}"
+        resource_version: str | None = None
+        failures = 0
+        while not self.deleted:
+            try:
+                if resource_version is None:
+                    listed = await self.hook.list_pods(self.namespace, field_selector=selector)
+                    if not listed:
+                        await self._update(None, deleted=True)
+                        return
+                    await self._update(listed[0])
+                    resource_version = listed.resource_version
+                    if self.deleted:
+                        return
+                async for event in self.hook.watch_pods(
+                    self.namespace,
+                    resource_version=resource_version,
+                    field_selector=selector,
+                    timeout_seconds=self.watch_timeout,
+                ):
+                    resource_version = event.resource_version or resource_version
+                    failures = 0
+                    if event.type == "BOOKMARK":
+                        continue
+                    await self._update(event.object, deleted=event.type == "DELETED")
+                    if self.deleted:
+                        return
+            except ExpiredError:
+                resource_version = None
+            except ForbiddenError as exc:
+                if exc.verb != "watch":
+                    raise
+                self.log.warning(
+                    "Cannot watch pods (%s); reading pod %s every %.0fs instead",
+                    exc,
+                    self.name,
+                    self.poll_interval,
+                )
+                await self._poll()
+                return
+            except (ApiUnavailableError, KubernetesApiError) as exc:
+                if not isinstance(exc, ApiUnavailableError) and exc.status not in (None, 500):
+                    raise
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                self.log.warning("Watch of pod %s interrupted (%s); resuming in %.1fs", self.name, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _poll(self) -> None:
+        while not self.deleted:
+            try:
+                await self._update(await self.hook.get_pod(self.name, self.namespace))
+            except NotFoundError:
+                await self._update(None, deleted=True)
+                return
+            except ApiUnavailableError as exc:
+                self.log.warning("Reading pod %s failed (%s); trying again", self.name, exc)
+            await asyncio.sleep(self.poll_interval)
+
+    async def wait_for(
+        self, predicate: Callable[[Mapping[str, Any]], bool], limit: float | None = None
+    ) -> dict[str, Any] | None:
+        """The latest pod once ``predicate`` holds (or the pod is deleted: then its last known state)."""
+
+        async def wait() -> dict[str, Any] | None:
+            async with self._changed:
+                while True:
+                    if self.pod is not None and (self.deleted or predicate(self.pod)):
+                        return self.pod
+                    if self.deleted:
+                        return None
+                    await self._changed.wait()
+
+        if limit is None:
+            return await wait()
+        return await asyncio.wait_for(wait(), limit)
+
+    async def changes(self) -> Any:
+        """Wait for the next change (or deletion)."""
+        async with self._changed:
+            await self._changed.wait()
+
+
+class _Events:
+    """Streams a pod's Events into the task log at their real severity, each event once (a repeated event
+    is mentioned again every 10 repetitions); keeps them for the failure record."""
+
+    def __init__(self, hook: Any, name: str, namespace: str, *, log: Any, enabled: bool) -> None:
+        self.hook, self.name, self.namespace, self.log, self.enabled = hook, name, namespace, log, enabled
+        self.events: dict[str, dict[str, Any]] = {}
+        self._counts: dict[str, int] = {}
+
+    def _record(self, event: Mapping[str, Any]) -> None:
+        meta = event.get("metadata") or {}
+        key = str(meta.get("uid") or meta.get("name") or "")
+        self.events[key] = dict(event)
+        count = int(event.get("count") or 1)
+        previous = self._counts.get(key)
+        self._counts[key] = max(count, previous or 0)
+        if not self.enabled or (
+            previous is not None and (count <= previous or count // 10 == previous // 10)
+        ):
+            return
+        text = f"Pod {self.name} event: {st.format_event(event)}"
+        if st.event_is_warning(event):
+            self.log.warning("%s", text)
+        else:
+            self.log.info("%s", text)
+
+    async def refresh(self) -> None:
+        """List the events once more (before deciding, so the record has the latest warnings)."""
+        with contextlib.suppress(KubernetesApiError):
+            for event in await self.hook.list_pod_events(self.name, self.namespace):
+                self._record(event)
+
+    async def run(self) -> None:
+        """List, then watch the pod's events until cancelled; errors only end the stream (events are an aid)."""
+        resource_version: str | None = None
+        while True:
+            try:
+                if resource_version is None:
+                    listed = await self.hook.list_pod_events(self.name, self.namespace)
+                    for event in listed:
+                        self._record(event)
+                    resource_version = listed.resource_version or "0"
+                async for watch_event in self.hook.watch_pod_events(
+                    self.name, self.namespace, resource_version=resource_version
+                ):
+                    resource_version = watch_event.resource_version or resource_version
+                    if watch_event.type in ("ADDED", "MODIFIED"):
+                        self._record(watch_event.object)
+            except ExpiredError:
+                resource_version = None
+            except ApiUnavailableError as exc:
+                self.log.debug("Event stream of pod %s interrupted: %s", self.name, exc)
+                await asyncio.sleep(2.0)
+            except KubernetesApiError as exc:
+                self.log.debug("Event stream of pod %s ended: %s", self.name, exc)
+                return
+
+
+class PodLifecycle:
+    """Runs one task's pod from creation to cleanup. See the module docstring."""
+
+    def __init__(
+        self,
+        hook: Any,
+        settings: LifecycleSettings,
+        *,
+        log: Any,
+        observer: LifecycleObserver | None = None,
+        log_formatter: Callable[[str, str], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hook = hook
+        self.settings = settings
+        self.log = log
+        self.observer = observer
+        self.log_formatter = log_formatter
+        self.clock = clock
+        #: Set as soon as the pod exists, for the driver's kill and interrupt paths.
+        self.pod_name: str | None = None
+        self.namespace: str | None = None
+        self.main: str = "base"
+        self.cleaned_up = False
+        self.watcher: PodWatcher | None = None
+        self._cursors: dict[str, LogCursor] = {}
+
+    # -- create or adopt ---------------------------------------------------------------------------------
+
+    async def create_or_adopt(
+        self, request: Mapping[str, Any], identity: TaskIdentity | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Adopt a still-running pod of this task instance, or create the pod. Returns (pod, adopted)."""
+        meta = request.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "default")
+        if identity is not None:
+            found = await self.hook.list_pods(namespace, label_selector=task_instance_selector(identity))
+            adoptable = [p for p in found if _is_live(p)]
+            adoptable.sort(
+                key=lambda p: (
+                    pod_try_number(p) or 0,
+                    (p.get("metadata") or {}).get("creationTimestamp") or "",
+                )
+            )
+            chosen = None
+            if adoptable and self.settings.durable:
+                chosen = adoptable.pop()
+            for other in adoptable:
+                name = other["metadata"]["name"]
+                self.log.warning(
+                    "Deleting pod %s (try %s) of this task instance: %s",
+                    name,
+                    pod_try_number(other),
+                    "a newer pod is adopted" if chosen else "durable=False, a new pod is created",
+                )
+                await self.hook.delete_pod(
+                    name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+            if chosen is not None:
+                self.log.info(
+                    "Adopting pod %s of try %s, still %s, instead of creating another one",
+                    chosen["metadata"]["name"],
+                    pod_try_number(chosen),
+                    st.phase(chosen),
+                )
+                return chosen, True
+        try:
+            return await self.hook.create_pod(request), False
+        except AlreadyExistsError:
+            existing = await self.hook.get_pod(str(meta.get("name")), namespace)
+            owner = pod_task_identity(existing)
+            if identity is not None and (owner is None or not _same_task_instance(owner, identity)):
+                raise PodAdoptionError(
+                    f"pod {namespace}/{meta.get('name')} already exists and belongs to "
+                    f"{_describe_identity(owner)}, not to this task; choose another 'name' or keep "
+                    "random_name_suffix=True"
+                ) from None
+            self.log.info(
+                "Pod %s already exists (a retried create, or the same try run again); adopting it",
+                meta.get("name"),
+            )
+            return existing, True
+
+    # -- the whole run -----------------------------------------------------------------------------------
+
+    async def run(self, request: Mapping[str, Any], identity: TaskIdentity | None) -> LifecycleResult:
+        """Run the pod to its end and return the verdict (the driver raises on failure or skip)."""
+        pod, adopted = await self.create_or_adopt(request, identity)
+        meta = pod.get("metadata") or {}
+        self.pod_name, self.namespace = str(meta["name"]), str(meta.get("namespace") or "default")
+        self.main = main_container_name(pod)
+        self._notify("pod_created", pod, adopted=adopted)
+        watcher = self.watcher = PodWatcher(
+            self.hook,
+            self.pod_name,
+            self.namespace,
+            log=self.log,
+            uid=meta.get("uid"),
+            watch_timeout=self.settings.watch_timeout,
+        )
+        events = _Events(
+            self.hook, self.pod_name, self.namespace, log=self.log, enabled=self.settings.log_events
+        )
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(watcher.run(), name="k8spod-watch")]
+        tasks.append(asyncio.create_task(events.run(), name="k8spod-events"))
+        verdict: st.Verdict | None = None
+        final: Mapping[str, Any] | None = None
+        try:
+            followers = self._start_init_followers(pod, watcher)
+            tasks.extend(followers)
+            started = await self._await_start(watcher, events)
+            self._notify("pod_started", started)
+            followers += self._start_followers(started, watcher)
+            tasks.extend(followers)
+            done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
+            final = done or watcher.pod or pod
+            self._notify("pod_completed", final)
+            if followers:
+                await asyncio.gather(*followers, return_exceptions=True)
+            xcom, xcom_error = NO_RESULT, None
+            if self.settings.do_xcom_push and not watcher.deleted:
+                try:
+                    xcom = await self._read_xcom(watcher)
+                except XComResultError as exc:
+                    xcom_error = exc
+            final = watcher.pod or final
+            await events.refresh()
+            verdict = st.decide(
+                final,
+                main=self.main,
+                events=list(events.events.values()),
+                skip_on_exit_code=self.settings.skip_on_exit_code,
+                deleted=watcher.deleted,
+            )
+            return LifecycleResult(verdict, final, xcom, xcom_error)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.cleanup(watcher.pod or final or pod, verdict)
+
+    # -- start -------------------------------------------------------------------------------------------
+
+    async def _await_start(self, watcher: PodWatcher, events: _Events) -> dict[str, Any]:
+        tracker = st.StartupTracker(
+            self.main,
+            schedule_timeout=self.settings.schedule_timeout,
+            startup_timeout=self.settings.startup_timeout,
+            config_error_grace=self.settings.config_error_grace,
+        )
+        last_status = ""
+        last_status_at = 0.0
+        while True:
+            pod = watcher.pod
+            if pod is not None:
+                if watcher.deleted:
+                    await events.refresh()
+                    record = st.failure_record(
+                        pod, list(events.events.values()), reason="Deleted", deleted=True
+                    )
+                    raise PodStartupError(
+                        f"Pod {self.namespace}/{self.pod_name} was deleted before its main container "
+                        f"{self.main!r} started.\n{record.render()}",
+                        reason="Deleted",
+                        record=record,
+                    )
+                decision = tracker.observe(pod, self.clock())
+                if decision.kind == "started":
+                    return pod
+                if decision.kind == "failed":
+                    await events.refresh()
+                    record = st.failure_record(
+                        pod, list(events.events.values()), reason=decision.reason, message=decision.message
+                    )
+                    raise PodStartupError(
+                        f"Pod {self.namespace}/{self.pod_name} did not start: {decision.reason}: "
+                        f"{decision.message}\n{record.render()}",
+                        reason=decision.reason,
+                        record=record,
+                    )
+                now = self.clock()
+                if decision.waiting != last_status or now - last_status_at >= self.settings.status_interval:
+                    self.log.info("Waiting for pod %s to start: %s", self.pod_name, decision.waiting)
+                    last_status, last_status_at = decision.waiting, now
+            # Wake up on the next change, or in time for the next deadline.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.changes(), timeout=1.0)
+
+    # -- logs --------------------------------------------------------------------------------------------
+
+    def _containers_to_follow(self, pod: Mapping[str, Any], *, init: bool) -> list[str]:
+        spec = pod.get("spec") or {}
+        if init:
+            requested = self.settings.init_container_logs
+            available = [str(c.get("name")) for c in spec.get("initContainers") or []]
+            exclude: list[str] = []
+        else:
+            requested = self.settings.container_logs or (self.main,)
+            available = [str(c.get("name")) for c in spec.get("containers") or []]
+            exclude = [XCOM_SIDECAR_NAME]
+        if not self.settings.get_logs or requested is False or not requested:
+            return []
+        if requested is True:
+            return [n for n in available if n not in exclude]
+        wanted = [requested] if isinstance(requested, str) else list(requested)
+        unknown = [n for n in wanted if n not in available]
+        if unknown:
+            self.log.warning(
+                "Not following logs of %s: no such %scontainer in pod %s (containers: %s)",
+                ", ".join(repr(u) for u in unknown),
+                "init " if init else "",
+                self.pod_name,
+                ", ".join(available) or "none",
+            )
+        return [n for n in wanted if n in available]
+
+    def _start_init_followers(self, pod: Mapping[str, Any], watcher: PodWatcher) -> list[asyncio.Task[Any]]:
+        return [
+            asyncio.create_task(self._follow(name, watcher), name=f"k8spod-logs-{name}")
+            for name in self._containers_to_follow(pod, init=True)
+        ]
+
+    def _start_followers(self, pod: Mapping[str, Any], watcher: PodWatcher) -> list[asyncio.Task[Any]]:
+        return [
+            asyncio.create_task(self._follow(name, watcher), name=f"k8spod-logs-{name}")
+            for name in self._containers_to_follow(pod, init=False)
+        ]
+
+    def _emit(self, container: str, line: LogLine, cursor: LogCursor) -> None:
+        if not cursor.admit(line):
+            return
+        text = line.text
+        if text.startswith(("::group::", "::endgroup::")):
+            self.log.info("%s", text)
+        else:
+            self.log.log(
+                line_level(text),
+                "%s",
+                format_line(container, text, prefix=self.settings.log_prefix, formatter=self.log_formatter),
+            )
+        self._notify("log_line", container, line, self.watcher.pod if self.watcher else None)
+
+    async def _follow(self, container: str, watcher: PodWatcher) -> None:
+        """Follow one container's log until it has terminated and the stream is drained."""
+        cursor = self._cursors.setdefault(container, LogCursor())
+        splitter = LogSplitter()
+        failures = 0
+        name, namespace = self._pod_ref()
+
+        def started(p: Mapping[str, Any]) -> bool:
+            kind = st.container_state(p, container)[0]
+            return kind in ("running", "terminated") or st.is_finished(p)
+
+        def finished(p: Mapping[str, Any]) -> bool:
+            return _container_done(p, container)
+
+        while True:
+            pod = await watcher.wait_for(started)
+            if pod is None or (watcher.deleted and not started(pod)):
+                return
+            cursor.new_stream()
+            splitter.reset()
+
+            async def consume() -> None:
+                async for chunk in self.hook.read_pod_logs(
+                    name,
+                    namespace,
+                    container=container,
+                    follow=True,
+                    timestamps=True,
+                    since_time=cursor.since_time(),
+                    read_timeout=None,
+                ):
+                    for line in splitter.feed(chunk):
+                        self._emit(container, line, cursor)
+                for line in splitter.flush():
+                    self._emit(container, line, cursor)
+
+            consumer = asyncio.create_task(consume())
+            ended = asyncio.create_task(watcher.wait_for(lambda p: finished(p)))
+            try:
+                await asyncio.wait({consumer, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if not consumer.done():
+                    # The container has terminated: its stream should end by itself once drained.
+                    done, _ = await asyncio.wait({consumer}, timeout=self.settings.drain_timeout)
+                    if not done:
+                        consumer.cancel()
+                        with contextlib.suppress(BaseException):
+                            await consumer
+                        self.log.warning(
+                            "The log stream of container %s did not end %.0fs after it terminated; "
+                            "reading its remaining lines once",
+                            container,
+                            self.settings.drain_timeout,
+                        )
+                        await self._read_rest(container, cursor)
+                        return
+                error = consumer.exception()
+            finally:
+                ended.cancel()
+                with contextlib.suppress(BaseException):
+                    await ended
+                if not consumer.done():
+                    consumer.cancel()
+                    with contextlib.suppress(BaseException):
+                        await consumer
+            if error is None:
+                if watcher.pod is None or watcher.deleted or finished(watcher.pod):
+                    return
+                # The stream ended but the container runs on: the connection was cut. Resume.
+                self.log.info(
+                    "Log stream of container %s ended while it still runs; resuming from %s",
+                    container,
+                    cursor.since_time(),
+                )
+                continue
+            if isinstance(error, NotFoundError):
+                return
+            if isinstance(error, BadRequestError):
+                # e.g. "container ... is waiting to start": wait for the next change and try again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watcher.changes(), timeout=2.0)
+                continue
+            if not isinstance(error, KubernetesApiError | OSError):
+                raise error
+            failures += 1
+            delay = min(10.0, 0.2 * 2 ** min(failures, 6))
+            self.log.warning(
+                "Log stream of container %s was interrupted (%s); resuming from %s in %.1fs",
+                container,
+                error,
+                cursor.since_time(),
+                delay,
+            )
+            if watcher.pod is not None and (watcher.deleted or finished(watcher.pod)):
+                await self._read_rest(container, cursor)
+                return
+            await asyncio.sleep(delay)
+
+    async def _read_rest(self, container: str, cursor: LogCursor) -> None:
+        """One bounded, non-following read of what the cursor has not delivered yet."""
+        name, namespace = self._pod_ref()
+        splitter = LogSplitter()
+        cursor.new_stream()
+        try:
+            async with asyncio.timeout(60):
+                async for chunk in self.hook.read_pod_logs(
+                    name,
+                    namespace,
+                    container=container,
+                    timestamps=True,
+                    since_time=cursor.since_time(),
+                ):
+                    for line in splitter.feed(chunk):
+                        self._emit(container, line, cursor)
+                for line in splitter.flush():
+                    self._emit(container, line, cursor)
+        except (KubernetesApiError, TimeoutError) as exc:
+            self.log.warning("Could not read the remaining log lines of container %s: %s", container, exc)
+
+    # -- XCom --------------------------------------------------------------------------------------------
+
+    async def _read_xcom(self, watcher: PodWatcher) -> Any:
+        """Read return.json through the sidecar, then stop the sidecar (always)."""
+        name, namespace = self._pod_ref()
+
+        def sidecar_ready(p: Mapping[str, Any]) -> bool:
+            kind = st.container_state(p, XCOM_SIDECAR_NAME)[0]
+            return kind in ("running", "terminated") or st.is_finished(p)
+
+        try:
+            pod = await watcher.wait_for(sidecar_ready, limit=self.settings.sidecar_timeout)
+        except TimeoutError:
+            raise XComResultError(
+                f"the {XCOM_SIDECAR_NAME} container did not start within {self.settings.sidecar_timeout:g}s, "
+                "so the result cannot be read"
+            ) from None
+        kind, state = st.container_state(pod or {}, XCOM_SIDECAR_NAME)
+        if kind != "running" or watcher.deleted:
+            raise XComResultError(
+                f"the {XCOM_SIDECAR_NAME} container is {kind}"
+                + (f" ({state.get('reason')})" if state.get("reason") else "")
+                + ", so the result cannot be read"
+            )
+        try:
+            result = await self.hook.exec_in_pod(
+                name,
+                namespace,
+                XCOM_READ_COMMAND,
+                container=XCOM_SIDECAR_NAME,
+                max_stdout=self.settings.max_xcom_size,
+            )
+        except ExecError as exc:
+            raise XComResultError(
+                f"/airflow/xcom/return.json is larger than the limit of {self.settings.max_xcom_size} bytes "
+                "(max_xcom_size); write a smaller result, e.g. a reference to where the data is"
+            ) from exc
+        except KubernetesApiError as exc:
+            raise XComResultError(f"reading the XCom result failed: {exc}") from exc
+        finally:
+            await self._stop_sidecar()
+        return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
+
+    async def _stop_sidecar(self) -> None:
+        name, namespace = self._pod_ref()
+        try:
+            await self.hook.exec_in_pod(
+                name,
+                namespace,
+                XCOM_SIDECAR_STOP_COMMAND,
+                container=XCOM_SIDECAR_NAME,
+                timeout=30,
+            )
+        except (KubernetesApiError, ExecError) as exc:
+            self.log.warning(
+                "Could not stop the %s container (%s); the pod is cleaned up anyway", XCOM_SIDECAR_NAME, exc
+            )
+
+    # -- cleanup -----------------------------------------------------------------------------------------
+
+    async def cleanup(self, pod: Mapping[str, Any] | None, verdict: st.Verdict | None) -> None:
+        """Apply ``on_finish_action``; never raises (the task's own outcome or error stands)."""
+        if self.cleaned_up or self.pod_name is None or self.namespace is None:
+            return
+        self.cleaned_up = True
+        main_done = pod is not None and st.main_container_done(pod, self.main)
+        outcome = verdict.outcome if verdict is not None else None
+        deleted = False
+        try:
+            if self.watcher is not None and self.watcher.deleted:
+                pass
+            elif cleanup_action(self.settings.on_finish_action, outcome, main_done):
+                if not main_done and self.settings.on_finish_action == "keep_pod":
+                    self.log.warning(
+                        "Deleting pod %s although on_finish_action=keep_pod: its main container had not "
+                        "finished, and a pod must not keep running after its task ended",
+                        self.pod_name,
+                    )
+                else:
+                    self.log.info(
+                        "Deleting pod %s (on_finish_action=%s)", self.pod_name, self.settings.on_finish_action
+                    )
+                await self.hook.delete_pod(
+                    self.pod_name, self.namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+                deleted = True
+            else:
+                self.log.info(
+                    "Keeping pod %s (on_finish_action=%s)", self.pod_name, self.settings.on_finish_action
+                )
+        except Exception as exc:  # cleanup must never replace the task's outcome
+            self.log.error("Cleaning up pod %s failed: %s", self.pod_name, exc)
+        self._notify("pod_cleaned_up", pod, deleted=deleted)
+
+    # -- observer ----------------------------------------------------------------------------------------
+
+    def _pod_ref(self) -> tuple[str, str]:
+        if self.pod_name is None or self.namespace is None:
+            raise RuntimeError("the pod does not exist yet")
+        return self.pod_name, self.namespace
+
+    def _notify(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, method)(*args, **kwargs)
+        except Exception as exc:
+            self.log.warning("%s failed: %s", method, exc)
+
+
+def _is_live(pod: Mapping[str, Any]) -> bool:
+    """Pending or running and not being deleted: a pod that can still produce this task's result."""
+    meta = pod.get("metadata") or {}
+    return not st.is_finished(pod) and st.phase(pod) != "Unknown" and not meta.get("deletionTimestamp")
+
+
+def _container_done(pod: Mapping[str, Any], name: str) -> bool:
+    if st.is_finished(pod):
+        return True
+    kind, state = st.container_state(pod, name)
+    if kind != "terminated":
+        return False
+    restart = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    return restart == "Never" or state.get("exitCode") == 0
+
+
+def _same_task_instance(a: TaskIdentity, b: TaskIdentity) -> bool:
+    return (a.dag_id, a.task_id, a.run_id, a.map_index) == (b.dag_id, b.task_id, b.run_id, b.map_index)
+
+
+def _describe_identity(identity: TaskIdentity | None) -> str:
+    if identity is None:
+        return "no Airflow task"
+    return f"dag {identity.dag_id!r}, task {identity.task_id!r}, run {identity.run_id!r}"

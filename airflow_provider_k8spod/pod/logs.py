@@ -1,0 +1,207 @@
+"""Container log lines: parsing, a resumable cursor that never repeats or skips a line, UTF-8 safe splitting
+and formatting (all pure).
+
+Logs are requested with ``timestamps=true``: every line starts with an RFC 3339 timestamp with nanoseconds.
+:class:`LogCursor` remembers the last timestamp delivered and how many lines carried it; after a dropped
+stream the follow-up request asks for ``sinceTime=<that timestamp>`` (inclusive) and the cursor drops
+exactly the lines already delivered. Lines are cut at ``\\n`` bytes *before* decoding, so a multi-byte
+UTF-8 character is never split, whatever the chunk boundaries.
+
+Log rotation by the kubelet (``containerLogMaxSize``) can make early lines disappear before they are read;
+no client can recover those.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+__all__ = [
+    "LogCursor",
+    "LogLine",
+    "LogSplitter",
+    "format_line",
+    "line_level",
+    "parse_line",
+    "parse_timestamp",
+]
+
+#: Longest line kept whole; longer ones are delivered in parts of this size (bounded memory).
+MAX_LINE_BYTES = 1024 * 1024
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_timestamp(text: str) -> tuple[int, int] | None:
+    """``(epoch seconds, nanoseconds)`` of an RFC 3339 timestamp with up to nanosecond precision."""
+    match = _TIMESTAMP.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime.fromisoformat(
+            f"{year}-{month}-{day}T{hour}:{minute}:{second}{'+00:00' if zone == 'Z' else zone}"
+        )
+    except ValueError:
+        return None
+    nanos = int((fraction or "0").ljust(9, "0"))
+    return int(moment.timestamp()), nanos
+
+
+def format_timestamp(key: tuple[int, int]) -> str:
+    """RFC 3339 with nanoseconds, UTC (what ``sinceTime`` accepts)."""
+    seconds, nanos = key
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{nanos:09d}Z"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a container's log; ``timestamp`` is None for a line without a parsable one."""
+
+    timestamp: tuple[int, int] | None
+    text: str
+    raw_timestamp: str = ""
+    #: True for the non-final parts of a line longer than :data:`MAX_LINE_BYTES`.
+    partial: bool = False
+
+
+def parse_line(raw: bytes, *, partial: bool = False) -> LogLine:
+    """Split ``<timestamp> <text>`` (bytes without the newline) and decode the text as UTF-8."""
+    head, _, rest = raw.partition(b" ")
+    stamp = head.decode("ascii", "replace")
+    key = parse_timestamp(stamp)
+    if key is None:
+        return LogLine(None, raw.decode("utf-8", "replace"), partial=partial)
+    return LogLine(key, rest.decode("utf-8", "replace"), stamp, partial=partial)
+
+
+@dataclass
+class LogSplitter:
+    """Cuts a byte stream into lines at ``\\n`` (never inside a UTF-8 character); bounded memory."""
+
+    max_line: int = MAX_LINE_BYTES
+    _buffer: bytearray = field(default_factory=bytearray)
+
+    def feed(self, chunk: bytes) -> Iterator[LogLine]:
+        self._buffer += chunk
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                break
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            yield parse_line(line.rstrip(b"\r"))
+        while len(self._buffer) > self.max_line:
+            # A runaway line: deliver a part now, cut before an incomplete UTF-8 character.
+            cut = _utf8_boundary(self._buffer, self.max_line)
+            part = bytes(self._buffer[:cut])
+            del self._buffer[:cut]
+            yield parse_line(part, partial=True)
+
+    def flush(self) -> Iterator[LogLine]:
+        """The last line of a stream that did not end with a newline."""
+        if self._buffer:
+            rest = bytes(self._buffer)
+            self._buffer.clear()
+            yield parse_line(rest)
+
+    def reset(self) -> None:
+        """Forget a partial line (a new stream restarts from a full line)."""
+        self._buffer.clear()
+
+
+def _utf8_boundary(data: bytearray, limit: int) -> int:
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    decoder.decode(bytes(data[:limit]))
+    pending = len(decoder.getstate()[0])
+    return max(1, limit - pending)
+
+
+@dataclass
+class LogCursor:
+    """Where a container's log has been read up to: the last timestamp and the lines that carried it.
+
+    ``admit(line)`` returns False for a line that was already delivered (or is older than the cursor) and
+    True for a new one, which it records. Use :meth:`since_time` for the next request.
+    """
+
+    last: tuple[int, int] | None = None
+    delivered_at_last: int = 0
+    #: Lines seen at ``last`` in the current stream (reset by :meth:`new_stream`).
+    _seen_at_last: int = 0
+
+    def since_time(self) -> str | None:
+        return format_timestamp(self.last) if self.last is not None else None
+
+    def new_stream(self) -> None:
+        """Call before reading a stream requested with ``sinceTime=since_time()``."""
+        self._seen_at_last = 0
+
+    def admit(self, line: LogLine) -> bool:
+        key = line.timestamp
+        if key is None:
+            return True  # cannot be placed; a continuation of the previous line
+        if self.last is None or key > self.last:
+            self.last = key
+            self.delivered_at_last = 1
+            self._seen_at_last = 1
+            return True
+        if key < self.last:
+            return False
+        self._seen_at_last += 1
+        if self._seen_at_last <= self.delivered_at_last:
+            return False
+        self.delivered_at_last += 1
+        return True
+
+
+_LEVEL = re.compile(r"^\s*\[?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?\s*[:\-]?\s", re.IGNORECASE)
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def line_level(text: str) -> int:
+    """The log level a line announces (``ERROR: ...``, ``[warning] ...``), INFO otherwise."""
+    match = _LEVEL.match(text)
+    return _LEVELS[match.group(1).lower()] if match else logging.INFO
+
+
+def format_line(
+    container: str,
+    text: str,
+    *,
+    prefix: bool = True,
+    formatter: Callable[[str, str], str] | None = None,
+) -> str:
+    """How a line appears in the task log: ``[container] text``, or the user's ``log_formatter``."""
+    if formatter is not None:
+        return formatter(container, text)
+    return f"[{container}] {text}" if prefix else text
+
+
+def resolve_containers(
+    requested: Iterable[str] | str | bool | None, available: Iterable[str], *, exclude: Iterable[str] = ()
+) -> list[str]:
+    """Which containers to follow: ``True`` means all (minus ``exclude``), a name or names otherwise."""
+    names = list(available)
+    if requested is True:
+        skipped = set(exclude)
+        return [n for n in names if n not in skipped]
+    if not requested:
+        return []
+    wanted = [requested] if isinstance(requested, str) else list(requested)
+    return [n for n in wanted if n in names]

@@ -1,0 +1,530 @@
+"""Decisions over observed pods, as pure functions of pod JSON (no I/O).
+
+The sync operator path and the deferrable trigger call the same functions, so the two cannot disagree:
+
+- :class:`StartupTracker`: fed each observed version of a pod, it says whether to keep waiting, whether the
+  main container has started, or why the start has failed (fatal waiting reasons, a failed init container,
+  scheduling and startup timeouts). Waiting reasons are classified by one table, :data:`WAITING_REASONS`.
+- :func:`main_container_done`: has the container that decides the task finished?
+- :func:`decide`: the final :class:`Verdict` (success, failure or skip) from the final pod, with a
+  :class:`FailureRecord` that says what happened in Kubernetes terms.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "WAITING_REASONS",
+    "ContainerRecord",
+    "FailureRecord",
+    "Outcome",
+    "StartupDecision",
+    "StartupTracker",
+    "Verdict",
+    "WaitingClass",
+    "container_state",
+    "container_status",
+    "decide",
+    "event_is_warning",
+    "failure_record",
+    "format_event",
+    "is_finished",
+    "main_container_done",
+    "main_container_started",
+]
+
+Pod = Mapping[str, Any]
+
+
+class WaitingClass(enum.Enum):
+    """How a container's ``waiting`` reason bears on the start of the pod."""
+
+    #: Part of a normal start (ContainerCreating, PodInitializing).
+    NORMAL = "normal"
+    #: The kubelet retries; give it until the startup timeout (image pulls, a crash loop that may recover).
+    TRANSIENT = "transient"
+    #: Cannot succeed without a change to the pod: fail at once.
+    FATAL = "fatal"
+    #: Usually a missing ConfigMap/Secret that somebody may be creating right now: fail after a short grace.
+    FATAL_AFTER_GRACE = "fatal_after_grace"
+
+
+#: Container ``waiting`` reasons of the kubelet and what they mean for the start. Unknown reasons are
+#: TRANSIENT: the startup timeout bounds them.
+WAITING_REASONS: dict[str, WaitingClass] = {
+    "ContainerCreating": WaitingClass.NORMAL,
+    "PodInitializing": WaitingClass.NORMAL,
+    "ErrImagePull": WaitingClass.TRANSIENT,
+    "ImagePullBackOff": WaitingClass.TRANSIENT,
+    "RegistryUnavailable": WaitingClass.TRANSIENT,
+    "CrashLoopBackOff": WaitingClass.TRANSIENT,
+    "InvalidImageName": WaitingClass.FATAL,
+    "ErrImageNeverPull": WaitingClass.FATAL,
+    "CreateContainerConfigError": WaitingClass.FATAL_AFTER_GRACE,
+    "CreateContainerError": WaitingClass.FATAL_AFTER_GRACE,
+    "RunContainerError": WaitingClass.FATAL_AFTER_GRACE,
+}
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+# -- reading a pod -------------------------------------------------------------------------------------
+
+
+def _status(pod: Pod) -> Mapping[str, Any]:
+    return pod.get("status") or {}
+
+
+def phase(pod: Pod) -> str:
+    return str(_status(pod).get("phase") or "Pending")
+
+
+def is_finished(pod: Pod) -> bool:
+    """The pod has reached Succeeded or Failed: nothing in it will run again."""
+    return phase(pod) in TERMINAL_PHASES
+
+
+def container_status(pod: Pod, name: str) -> Mapping[str, Any] | None:
+    """The status of the (init or regular) container ``name``, or None if the kubelet has not reported it."""
+    status = _status(pod)
+    for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+        for item in status.get(key) or []:
+            if item.get("name") == name:
+                found: Mapping[str, Any] = item
+                return found
+    return None
+
+
+def container_state(pod: Pod, name: str) -> tuple[str, Mapping[str, Any]]:
+    """``(kind, details)`` of a container's current state: kind is ``waiting``, ``running``,
+    ``terminated`` or ``unknown`` (not reported yet)."""
+    return _state(container_status(pod, name))
+
+
+def _state(status: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any]]:
+    state = (status or {}).get("state") or {}
+    for kind in ("terminated", "running", "waiting"):
+        if kind in state and state[kind] is not None:
+            return kind, state[kind]
+    return "unknown", {}
+
+
+def main_container_started(pod: Pod, main: str) -> bool:
+    """The main container is running or has run (a terminated state counts: it did start or fail)."""
+    return _state(container_status(pod, main))[0] in ("running", "terminated")
+
+
+def main_container_done(pod: Pod, main: str) -> bool:
+    """The main container will not run again: it terminated and the pod will not restart it.
+
+    With ``restartPolicy: OnFailure`` a failed container is restarted, so only a successful exit (or a
+    finished pod) counts.
+    """
+    if is_finished(pod):
+        return True
+    kind, state = _state(container_status(pod, main))
+    if kind != "terminated":
+        return False
+    restart = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    return restart == "Never" or (restart == "OnFailure" and state.get("exitCode") == 0)
+
+
+def _parse_time(value: Any) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _condition(pod: Pod, kind: str) -> Mapping[str, Any] | None:
+    for item in _status(pod).get("conditions") or []:
+        if item.get("type") == kind:
+            found: Mapping[str, Any] = item
+            return found
+    return None
+
+
+def _containers(pod: Pod) -> list[tuple[str, str]]:
+    """(kind, name) of every container in spec order: init, then regular."""
+    spec = pod.get("spec") or {}
+    found = []
+    for item in spec.get("initContainers") or []:
+        kind = "sidecar" if item.get("restartPolicy") == "Always" else "init"
+        found.append((kind, str(item.get("name"))))
+    found.extend(("container", str(item.get("name"))) for item in spec.get("containers") or [])
+    return found
+
+
+# -- startup ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartupDecision:
+    """What to do after observing a pod during startup.
+
+    ``kind``: ``wait`` (keep watching), ``started`` (the main container runs or ran), ``failed`` (give up:
+    ``reason`` is a Kubernetes reason or ``ScheduleTimeout``/``StartupTimeout``, ``message`` says why).
+    ``waiting`` describes what the pod is waiting for, for a status line.
+    """
+
+    kind: str
+    reason: str = ""
+    message: str = ""
+    waiting: str = ""
+
+
+@dataclass
+class StartupTracker:
+    """Sans-I/O start-up state machine: :meth:`observe` each version of the pod with the current time.
+
+    - Scheduling may take ``schedule_timeout`` seconds from the first observation (capacity: node
+      scale-up); the condition's message (e.g. FailedScheduling's) explains a timeout.
+    - Once scheduled, the main container must start within ``startup_timeout`` seconds; image pulls and
+      other TRANSIENT waits spend that budget.
+    - FATAL waiting reasons fail at once, FATAL_AFTER_GRACE ones after ``config_error_grace`` seconds;
+      an init container that failed for good fails the start.
+    """
+
+    main: str
+    schedule_timeout: float = 120.0
+    startup_timeout: float = 120.0
+    config_error_grace: float = 30.0
+    _first_seen: float | None = None
+    _scheduled_at: float | None = None
+    _reason_since: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def observe(self, pod: Pod, now: float) -> StartupDecision:
+        if self._first_seen is None:
+            self._first_seen = now
+        if main_container_started(pod, self.main) or is_finished(pod):
+            return StartupDecision("started")
+
+        failed_init = _failed_init_container(pod)
+        if failed_init is not None:
+            return failed_init
+
+        scheduled = _condition(pod, "PodScheduled")
+        is_scheduled = bool((pod.get("spec") or {}).get("nodeName")) or (
+            scheduled is not None and scheduled.get("status") == "True"
+        )
+        if not is_scheduled:
+            waited = now - self._first_seen
+            why = ""
+            if scheduled is not None and scheduled.get("status") == "False":
+                why = (
+                    f"{scheduled.get('reason') or 'Unschedulable'}: {scheduled.get('message') or ''}".strip()
+                )
+            if waited > self.schedule_timeout:
+                return StartupDecision(
+                    "failed",
+                    "ScheduleTimeout",
+                    f"the pod was not scheduled within {self.schedule_timeout:g}s"
+                    + (f" ({why})" if why else ""),
+                )
+            return StartupDecision("wait", waiting=why or "waiting to be scheduled")
+        if self._scheduled_at is None:
+            self._scheduled_at = now
+
+        waiting = _waiting_containers(pod)
+        seen = set()
+        for kind, name, reason, message in waiting:
+            key = (name, reason)
+            seen.add(key)
+            since = self._reason_since.setdefault(key, now)
+            verdict = WAITING_REASONS.get(reason, WaitingClass.TRANSIENT)
+            label = f"{'init container' if kind != 'container' else 'container'} {name!r}: {reason}"
+            if verdict is WaitingClass.FATAL:
+                return StartupDecision("failed", reason, f"{label}" + (f": {message}" if message else ""))
+            if verdict is WaitingClass.FATAL_AFTER_GRACE and now - since >= self.config_error_grace:
+                return StartupDecision(
+                    "failed",
+                    reason,
+                    f"{label} for {now - since:.0f}s" + (f": {message}" if message else ""),
+                )
+        for key in list(self._reason_since):
+            if key not in seen:
+                del self._reason_since[key]
+
+        description = "; ".join(
+            f"{name}: {reason}" + (f" ({message})" if message else "") for _, name, reason, message in waiting
+        )
+        if now - self._scheduled_at > self.startup_timeout:
+            return StartupDecision(
+                "failed",
+                "StartupTimeout",
+                f"the main container {self.main!r} did not start within {self.startup_timeout:g}s of the pod "
+                f"being scheduled" + (f"; waiting: {description}" if description else ""),
+            )
+        return StartupDecision("wait", waiting=description or f"phase {phase(pod)}")
+
+
+def _waiting_containers(pod: Pod) -> list[tuple[str, str, str, str]]:
+    """(kind, name, reason, message) of each container reported as waiting, in spec order."""
+    found = []
+    for kind, name in _containers(pod):
+        state_kind, state = _state(container_status(pod, name))
+        if state_kind == "waiting" and state.get("reason"):
+            found.append((kind, name, str(state["reason"]), str(state.get("message") or "")))
+    return found
+
+
+def _failed_init_container(pod: Pod) -> StartupDecision | None:
+    restart = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+    for kind, name in _containers(pod):
+        if kind != "init":
+            continue
+        state_kind, state = _state(container_status(pod, name))
+        if state_kind == "terminated" and state.get("exitCode") not in (0, None) and restart == "Never":
+            reason = str(state.get("reason") or "Error")
+            message = f"init container {name!r} failed with exit code {state.get('exitCode')} ({reason})"
+            if state.get("message"):
+                message += f": {str(state['message']).strip()}"
+            return StartupDecision("failed", "InitContainerFailed", message)
+    return None
+
+
+# -- events ----------------------------------------------------------------------------------------------
+
+
+def event_is_warning(event: Mapping[str, Any]) -> bool:
+    return event.get("type") == "Warning"
+
+
+def format_event(event: Mapping[str, Any]) -> str:
+    """One line for an Event: ``Reason: message (xN, from component, on container c)``."""
+    details = []
+    count = event.get("count") or (event.get("series") or {}).get("count")
+    if count and int(count) > 1:
+        details.append(f"x{count}")
+    source = (event.get("source") or {}).get("component") or event.get("reportingComponent")
+    if source:
+        details.append(f"from {source}")
+    field_path = (event.get("involvedObject") or {}).get("fieldPath") or ""
+    if field_path.startswith(("spec.containers{", "spec.initContainers{")):
+        details.append(f"on {field_path.split('{', 1)[1].rstrip('}')}")
+    text = f"{event.get('reason', '')}: {str(event.get('message', '')).strip()}"
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _event_time(event: Mapping[str, Any]) -> float:
+    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        value = _parse_time(event.get(key))
+        if value is not None:
+            return value
+    return _parse_time((event.get("metadata") or {}).get("creationTimestamp")) or 0.0
+
+
+# -- verdict ---------------------------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    name: str
+    kind: str  # init, sidecar, container
+    state: str  # waiting, running, terminated, unknown
+    reason: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    message: str = ""
+    restart_count: int = 0
+
+    def describe(self) -> str:
+        text = f"{self.kind} {self.name!r}: {self.state}"
+        if self.state == "terminated":
+            text += f" with exit code {self.exit_code}"
+            if self.signal:
+                text += f" (signal {self.signal})"
+        if self.reason:
+            text += f", reason {self.reason}"
+        if self.restart_count:
+            text += f", restarted {self.restart_count} time(s)"
+        if self.message:
+            text += f", message: {self.message.strip()}"
+        return text
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """What happened to a pod, in Kubernetes terms: put into the error, the task log and XCom."""
+
+    pod: str
+    namespace: str
+    phase: str
+    reason: str
+    message: str
+    node: str
+    containers: tuple[ContainerRecord, ...]
+    warnings: tuple[str, ...]
+    oom_killed: bool = False
+    deleted: bool = False
+
+    def render(self) -> str:
+        lines = [
+            f"pod: {self.namespace}/{self.pod}",
+            f"phase: {self.phase}" + (" (deleted)" if self.deleted else ""),
+        ]
+        if self.reason:
+            lines.append(f"reason: {self.reason}")
+        if self.message:
+            lines.append(f"message: {self.message}")
+        if self.node:
+            lines.append(f"node: {self.node}")
+        if self.oom_killed:
+            lines.append("out of memory: a container was OOMKilled (raise its memory limit)")
+        lines.extend(f"  {c.describe()}" for c in self.containers)
+        if self.warnings:
+            lines.append("last warning events:")
+            lines.extend(f"  {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pod": self.pod,
+            "namespace": self.namespace,
+            "phase": self.phase,
+            "reason": self.reason,
+            "message": self.message,
+            "node": self.node,
+            "oom_killed": self.oom_killed,
+            "deleted": self.deleted,
+            "containers": [c.__dict__ for c in self.containers],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    #: One line: what decided the outcome.
+    summary: str
+    exit_code: int | None = None
+    record: FailureRecord | None = None
+
+
+def failure_record(
+    pod: Pod,
+    events: Sequence[Mapping[str, Any]] = (),
+    *,
+    reason: str = "",
+    message: str = "",
+    deleted: bool = False,
+    max_warnings: int = 5,
+) -> FailureRecord:
+    """Describe ``pod`` (its last known state), with the last ``max_warnings`` Warning events."""
+    meta = pod.get("metadata") or {}
+    status = _status(pod)
+    containers = []
+    oom = False
+    for kind, name in _containers(pod):
+        item = container_status(pod, name)
+        state_kind, state = _state(item)
+        if state_kind == "terminated" and state.get("reason") == "OOMKilled":
+            oom = True
+        code = state.get("exitCode")
+        containers.append(
+            ContainerRecord(
+                name=name,
+                kind=kind,
+                state=state_kind,
+                reason=str(state.get("reason") or ""),
+                exit_code=int(code) if code is not None else None,
+                signal=state.get("signal"),
+                message=str(state.get("message") or ""),
+                restart_count=int((item or {}).get("restartCount") or 0),
+            )
+        )
+    warnings = sorted((e for e in events if event_is_warning(e)), key=_event_time)[-max_warnings:]
+    return FailureRecord(
+        pod=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or ""),
+        phase=phase(pod) if not deleted else f"{phase(pod)}",
+        reason=reason or str(status.get("reason") or ""),
+        message=message or str(status.get("message") or ""),
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        containers=tuple(containers),
+        warnings=tuple(format_event(e) for e in warnings),
+        oom_killed=oom,
+        deleted=deleted,
+    )
+
+
+def decide(
+    pod: Pod,
+    *,
+    main: str,
+    events: Sequence[Mapping[str, Any]] = (),
+    skip_on_exit_code: Container[int] = (),
+    deleted: bool = False,
+) -> Verdict:
+    """The task's outcome from the final pod (its last known state when ``deleted``).
+
+    The main container decides: its exit code 0 is success whatever sidecars do; an exit code listed in
+    ``skip_on_exit_code`` is a skip (0 included, as upstream); anything else, a pod that failed before the
+    main container ran (eviction, deadline, failed init container, lost node) and a pod deleted before it
+    finished, are failures.
+    """
+    kind, state = _state(container_status(pod, main))
+    if kind == "terminated":
+        code = state.get("exitCode")
+        exit_code = int(code) if code is not None else None
+        if exit_code is not None and exit_code in skip_on_exit_code:
+            return Verdict(
+                Outcome.SKIP,
+                f"container {main!r} exited with {exit_code}, listed in skip_on_exit_code",
+                exit_code,
+            )
+        if exit_code == 0:
+            return Verdict(Outcome.SUCCESS, f"container {main!r} exited with 0", 0)
+        reason = str(state.get("reason") or "Error")
+        summary = f"container {main!r} terminated with exit code {exit_code} ({reason})"
+        if reason == "OOMKilled":
+            summary = (
+                f"container {main!r} was killed for using too much memory (OOMKilled, exit code {exit_code})"
+            )
+        elif reason == "StartError" or exit_code == 128:
+            summary = f"container {main!r} could not start ({reason}, exit code {exit_code})"
+        message = str(state.get("message") or "").strip()
+        if message:
+            summary += f": {message.splitlines()[-1][:300]}"
+        if deleted:
+            summary += "; the pod has since been deleted"
+        return Verdict(Outcome.FAILURE, summary, exit_code, failure_record(pod, events, deleted=deleted))
+
+    if phase(pod) == "Succeeded":
+        return Verdict(Outcome.SUCCESS, "the pod succeeded")
+    status = _status(pod)
+    if deleted:
+        summary = (
+            f"the pod was deleted while container {main!r} was {kind}"
+            f" (phase {phase(pod)}): somebody or something else deleted it"
+        )
+        return Verdict(
+            Outcome.FAILURE, summary, None, failure_record(pod, events, reason="Deleted", deleted=True)
+        )
+    if phase(pod) == "Unknown":
+        summary = "the pod's node stopped reporting (phase Unknown)"
+        if status.get("message"):
+            summary += f": {status['message']}"
+        return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events))
+    init = _failed_init_container(pod)
+    if init is not None:
+        return Verdict(Outcome.FAILURE, init.message, None, failure_record(pod, events, reason=init.reason))
+    reason = str(status.get("reason") or "")
+    message = str(status.get("message") or "").strip()
+    summary = f"the pod {phase(pod).lower()} before container {main!r} finished"
+    if reason:
+        summary += f" ({reason}" + (f": {message}" if message else "") + ")"
+    return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events))
