@@ -96,6 +96,11 @@ class Admin:
                 return {}
             case ("POST", ["watches", "expire"]):
                 return {"closed": srv.store.expire_watchers(body.get("resource"))}
+            case ("GET", ["watches"]):
+                counts: dict[str, int] = {}
+                for watcher in srv.store.watchers():
+                    counts[watcher.resource] = counts.get(watcher.resource, 0) + 1
+                return counts
             case ("POST", ["watches", "compact"]):
                 srv.store.compact(body.get("resource"))
                 return {}

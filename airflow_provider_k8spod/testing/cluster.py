@@ -448,6 +448,10 @@ class LocalCluster:
             events = [e for e in events if (e.get("involvedObject") or {}).get("name") == involved_name]
         return list(events)
 
+    def open_watches(self) -> dict[str, int]:
+        """Watches currently open, per resource (e.g. ``{"pods": 1}``)."""
+        return {str(k): int(v) for k, v in self._admin("GET", "/_local/watches").items()}
+
     def container_processes(self) -> list[JSON]:
         """Container processes the kubelet runs now: ``namespace``, ``pod``, ``container``,
         ``restart_count``, ``pid`` (the container's main process) and ``pids`` (every host process of it,

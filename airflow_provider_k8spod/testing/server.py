@@ -422,6 +422,7 @@ def serve(
     """Run a cluster until SIGINT/SIGTERM (or, with ``watch_parent``, until the parent goes away)."""
     parent = os.getppid()
     sweep_stale_state_dirs()
+    own_state_dir = state_dir is None
     if state_dir is None:
         state_dir = tempfile.mkdtemp(prefix=STATE_PREFIX)
     loop = asyncio.new_event_loop()
@@ -432,7 +433,9 @@ def serve(
     try:
         url = loop.run_until_complete(server.start())
     except BaseException:
-        shutil.rmtree(state_dir, ignore_errors=True)
+        # A state directory given by the caller (LocalCluster) holds the server log it wants to show.
+        if own_state_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
         raise
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -220,8 +220,11 @@ class Store:
         return [w for ws in self._watchers.values() for w in ws]
 
     def compact(self, resource: str | None = None) -> None:
-        """Forget the retained history (like an etcd compaction): older resourceVersions now get 410."""
+        """Forget the retained history (like an etcd compaction): every resourceVersion handed out so far
+        becomes too old (410). The global resourceVersion moves on by one, so a fresh list gives a version
+        that can be watched again."""
         resources = [resource] if resource else list(set(self._history) | set(self._objects))
+        self.rv += 1
         for res in resources:
             self._history[res] = deque()
             self._compacted[res] = self.rv

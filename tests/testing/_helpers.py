@@ -92,3 +92,28 @@ def raw_request(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def gated_pod(name: str, before: str, after: str, *, grace: int = 0) -> dict[str, Any]:
+    """A pod that prints ``before``, waits until ``release(core, ns, name)`` is called, prints ``after``
+    and then sleeps (deterministic ordering without sleeps in the test)."""
+    script = f"echo {before}; while [ ! -e /gate/open ]; do sleep 0.02; done; echo {after}; sleep 60"
+    body = pod_manifest(name, ["sh", "-c", script], grace=grace)
+    body["spec"]["volumes"] = [{"name": "gate", "emptyDir": {}}]
+    body["spec"]["containers"][0]["volumeMounts"] = [{"name": "gate", "mountPath": "/gate"}]
+    return body
+
+
+def release(core: Any, namespace: str, name: str) -> None:
+    from kubernetes.stream import stream
+
+    stream(
+        core.connect_get_namespaced_pod_exec,
+        name,
+        namespace,
+        command=["touch", "/gate/open"],
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+    )

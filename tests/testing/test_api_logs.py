@@ -12,7 +12,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from airflow_provider_k8spod.testing import LocalCluster
-from tests.testing._helpers import pod_manifest, raw_request, wait_for
+from tests.testing._helpers import gated_pod, pod_manifest, raw_request, release, wait_for
 from tests.testing.conftest import async_api
 
 pytestmark = pytest.mark.timeout(120)
@@ -104,13 +104,15 @@ def test_follow_ends_when_container_ends(
 
 
 def test_follow_streams_as_written(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
-    core.create_namespaced_pod(ns, pod_manifest("live", ["sh", "-c", "echo first; sleep 1; echo second"]))
+    core.create_namespaced_pod(ns, gated_pod("live", "first", "second"))
     cluster.wait_for_pod(ns, "live", phase="Running")
     response = core.read_namespaced_pod_log("live", ns, follow=True, _preload_content=False)
     chunks = response.stream(1024)
     assert next(chunks) == b"first\n"
-    assert core.read_namespaced_pod("live", ns).status.phase == "Running"
-    assert b"".join(chunks) == b"second\n"
+    release(core, ns, "live")
+    assert next(chunks) == b"second\n"
+    core.delete_namespaced_pod("live", ns)
+    assert b"".join(chunks) == b""
 
 
 def test_raw_utf8_bytes(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:

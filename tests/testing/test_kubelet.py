@@ -275,7 +275,8 @@ def test_failing_init_container_fails_the_pod(
 
 
 def test_native_sidecar(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
-    body = pod_manifest("side", ["sh", "-c", "sleep 0.3; cat /shared/ready"], grace=5)
+    wait = "while [ ! -s /shared/ready ]; do sleep 0.05; done; cat /shared/ready"
+    body = pod_manifest("side", ["sh", "-c", wait], grace=5)
     body["spec"]["volumes"] = [{"name": "shared", "emptyDir": {}}]
     body["spec"]["containers"][0]["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
     body["spec"]["initContainers"] = [
@@ -348,12 +349,23 @@ def test_active_deadline(cluster: LocalCluster, core: kubernetes.client.CoreV1Ap
 def test_graceful_delete(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_pod(ns, pod_manifest("grace", ["sleep", "60"], grace=1))
     cluster.wait_for_pod(ns, "grace", phase="Running")
+    start = core.list_namespaced_pod(ns).metadata.resource_version
     deleted = core.delete_namespaced_pod("grace", ns)
     assert deleted.metadata.deletion_timestamp is not None
     assert deleted.metadata.deletion_grace_period_seconds == 1
-    still = core.read_namespaced_pod("grace", ns)
-    assert still.metadata.deletion_timestamp is not None
-    cluster.wait_for_pod(ns, "grace", gone=True, timeout=10)
+    watch = kubernetes.watch.Watch()
+    events = []
+    for event in watch.stream(core.list_namespaced_pod, ns, resource_version=start, timeout_seconds=30):
+        events.append(event)
+        if event["type"] == "DELETED":
+            watch.stop()
+    assert events[0]["type"] == "MODIFIED"
+    assert events[0]["object"].metadata.deletion_timestamp is not None
+    assert events[-1]["type"] == "DELETED"
+    final = events[-1]["object"].status
+    if cluster.isolation == "namespaces":
+        assert final.container_statuses[0].state.terminated.exit_code == 137  # PID 1 ignored SIGTERM
+    assert final.phase == "Failed"
     assert ("Normal", "Killing") in reasons(cluster, ns, "grace")
 
 
