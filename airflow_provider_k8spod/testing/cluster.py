@@ -42,6 +42,26 @@ def _stream_verb(resource: str) -> str:
     return "watch"
 
 
+def server_environment() -> dict[str, str]:
+    """Environment of the server process.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (common in CI and dev containers) every start would compile the
+    server's modules from source again, which takes longer than the rest of the start-up. The server then
+    caches its bytecode outside the source tree, in ``$K8SPOD_LOCAL_PYCACHE`` (default
+    ``$XDG_CACHE_HOME/airflow-provider-k8spod/pycache``); ``K8SPOD_LOCAL_PYCACHE=off`` disables this.
+    """
+    env = dict(os.environ)
+    choice = env.get("K8SPOD_LOCAL_PYCACHE", "")
+    if choice.lower() == "off" or not env.get("PYTHONDONTWRITEBYTECODE") or env.get("PYTHONPYCACHEPREFIX"):
+        return env
+    if not choice:
+        cache_home = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        choice = os.path.join(cache_home, "airflow-provider-k8spod", "pycache")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = choice
+    return env
+
+
 class Faults:
     """Fault injection. Rules match a Kubernetes RBAC ``verb`` (``get``, ``list``, ``watch``, ``create``,
     ``update``, ``patch``, ``delete``, ``deletecollection``; ``*`` for any) and a ``resource`` such as
@@ -263,6 +283,7 @@ class LocalCluster:
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 start_new_session=True,
+                env=server_environment(),
             )
         try:
             self.server_url = self._read_ready(log_path)
