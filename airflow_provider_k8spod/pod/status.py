@@ -499,6 +499,12 @@ def decide(
         message = str(state.get("message") or "").strip()
         if message:
             summary += f": {message.splitlines()[-1][:300]}"
+        pod_reason = str(_status(pod).get("reason") or "")
+        if pod_reason:
+            pod_message = str(_status(pod).get("message") or "").strip()
+            summary += f"; the pod {phase(pod).lower()}: {pod_reason}" + (
+                f": {pod_message}" if pod_message else ""
+            )
         if deleted:
             summary += "; the pod has since been deleted"
         return Verdict(Outcome.FAILURE, summary, exit_code, failure_record(pod, events, deleted=deleted))
