@@ -461,6 +461,36 @@ def failure_record(
     )
 
 
+def _stopped(pod: Pod) -> tuple[float, str] | None:
+    """When and why the pod was told to stop (deleted, evicted or otherwise disrupted, past its
+    activeDeadlineSeconds), or None. The earliest of these counts."""
+    found: list[tuple[float, str]] = []
+    status = _status(pod)
+    pod_reason = str(status.get("reason") or "")
+    pod_why = pod_reason + (f": {str(status.get('message')).strip()}" if status.get("message") else "")
+    meta = pod.get("metadata") or {}
+    deleted_at = _parse_time(meta.get("deletionTimestamp"))
+    if deleted_at is not None:
+        # During the grace period and after the kubelet's final delete alike, the timestamp minus the grace
+        # period is when the deletion was requested.
+        grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+        found.append((deleted_at - grace, "the pod was deleted"))
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption is not None and disruption.get("status") == "True":
+        at = _parse_time(disruption.get("lastTransitionTime"))
+        if at is not None:
+            why = (
+                pod_why
+                or f"{disruption.get('reason') or 'DisruptionTarget'}: {disruption.get('message') or ''}"
+            )
+            found.append((at, why.strip().rstrip(":")))
+    deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+    started = _parse_time(status.get("startTime"))
+    if pod_reason == "DeadlineExceeded" and deadline and started is not None:
+        found.append((started + float(deadline), pod_why))
+    return min(found) if found else None
+
+
 def decide(
     pod: Pod,
     *,
@@ -474,12 +504,22 @@ def decide(
     The main container decides: its exit code 0 is success whatever sidecars do; an exit code listed in
     ``skip_on_exit_code`` is a skip (0 included, as upstream); anything else, a pod that failed before the
     main container ran (eviction, deadline, failed init container, lost node) and a pod deleted before it
-    finished, are failures.
+    finished, are failures. An exit code 0 that came only after the pod was told to stop (deleted, evicted,
+    past ``activeDeadlineSeconds``: a container that exits 0 on SIGTERM) is a failure too.
     """
     kind, state = _state(container_status(pod, main))
     if kind == "terminated":
         code = state.get("exitCode")
         exit_code = int(code) if code is not None else None
+        stopped = _stopped(pod)
+        finished_at = _parse_time(state.get("finishedAt"))
+        if exit_code == 0 and stopped is not None and finished_at is not None and finished_at >= stopped[0]:
+            # It exited 0 on SIGTERM: it was stopped, it did not finish.
+            summary = (
+                f"container {main!r} exited with 0, but only after the pod was stopped ({stopped[1]}): "
+                "its work may not be finished"
+            )
+            return Verdict(Outcome.FAILURE, summary, 0, failure_record(pod, events, deleted=deleted))
         if exit_code is not None and exit_code in skip_on_exit_code:
             return Verdict(
                 Outcome.SKIP,
