@@ -7,11 +7,14 @@ import hashlib
 import os
 import random
 import re
+import tempfile
 import time
 import uuid
 from typing import Any
 
 JSON = dict[str, Any]
+
+STATE_PREFIX = "k8spod-local-"
 
 # The alphabet and length kube-apiserver uses for generateName suffixes (no vowels, no 0/1/3).
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -93,3 +96,18 @@ def sha256_hex(text: str) -> str:
 def truthy(value: str | None) -> bool:
     """Query-string booleans as Go's strconv.ParseBool reads them (kubernetes_asyncio sends ``True``)."""
     return value is not None and value.strip().lower() in ("1", "t", "true", "yes")
+
+
+def state_dir_base() -> str:
+    """Where state directories go: ``$K8SPOD_LOCAL_STATE_DIR``, else /dev/shm (tmpfs: pod files, logs and
+    volumes are created and removed by the thousand), else the temporary directory."""
+    configured = os.environ.get("K8SPOD_LOCAL_STATE_DIR")
+    if configured:
+        return configured
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return tempfile.gettempdir()
+
+
+def new_state_dir() -> str:
+    return tempfile.mkdtemp(prefix=STATE_PREFIX, dir=state_dir_base())

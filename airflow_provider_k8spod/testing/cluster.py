@@ -19,15 +19,14 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from airflow_provider_k8spod.testing._util import new_state_dir
 from airflow_provider_k8spod.testing.config import ClusterConfig, Image, Isolation, Node, Timings
 
 JSON = dict[str, Any]
-STATE_PREFIX = "k8spod-local-"
 
 
 class LocalClusterError(RuntimeError):
@@ -255,7 +254,7 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         if self._process is not None:
             raise LocalClusterError("this LocalCluster is already started")
-        self.state_dir = tempfile.mkdtemp(prefix=STATE_PREFIX)
+        self.state_dir = new_state_dir()
         self.kubeconfig_path = os.path.join(self.state_dir, "kubeconfig")
         config_path = os.path.join(self.state_dir, "config.json")
         with open(config_path, "w") as fh:

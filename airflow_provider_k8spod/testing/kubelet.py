@@ -338,12 +338,9 @@ class ContainerRunner:
 
     def _create_instance_files(self) -> tuple[str, LogFile, str]:
         """Directory, log file and termination message file of a new container instance."""
-        pod_dir = self.worker.pod_dir
-        instance_dir = os.path.join(pod_dir, "containers", self.name, str(self.restart_count))
+        instance_dir = os.path.join(self.worker.pod_dir, "containers", f"{self.name}-{self.restart_count}")
         os.makedirs(instance_dir, exist_ok=True)
-        log_dir = os.path.join(pod_dir, "logs", self.name)
-        os.makedirs(log_dir, exist_ok=True)
-        logfile = LogFile(os.path.join(log_dir, f"{self.restart_count}.log"))
+        logfile = LogFile(os.path.join(instance_dir, "log"))
         termination_file = os.path.join(instance_dir, "termination-log")
         with open(termination_file, "w"):
             pass
@@ -643,10 +640,13 @@ class PodWorker:
         pod = store.get("pods", self.namespace, self.name)
         if pod is None or pod["metadata"].get("uid") != self.uid:
             return
-        updated = copy.deepcopy(pod)
-        updated["status"] = self.build_status(pod.get("status") or {})
-        if updated["status"] == pod.get("status"):
+        status = self.build_status(pod.get("status") or {})
+        if status == pod.get("status"):
             return
+        # Stored snapshots are never mutated: a shallow copy with a new status and metadata is enough.
+        updated = dict(pod)
+        updated["metadata"] = dict(pod["metadata"])
+        updated["status"] = status
         store.update("pods", updated)
 
     # ------------------------------------------------------------------------------------------ helpers

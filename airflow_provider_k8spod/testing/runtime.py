@@ -3,12 +3,15 @@
 Two isolation modes:
 
 ``namespaces`` (Linux, root, util-linux ``unshare``/``nsenter``/``setpriv`` present)
-    ``setpriv --pdeathsig KILL unshare --mount --pid --uts --fork --kill-child`` starts the init
-    (``_container_init.py``), which bind-mounts volumes and the termination message file at their paths
-    in a private mount namespace and execs the command as PID 1. Signals from the kubelet go to that
-    PID 1, so, as on a node, a PID 1 without a handler ignores SIGTERM. Exec joins the namespaces with
-    ``nsenter``. If the server dies, every container dies with it (parent-death signal chain), and
-    when PID 1 exits the kernel kills the rest of the container's processes.
+    ``setpriv --pdeathsig KILL unshare --mount --pid --uts -- sh -c SUPERVISOR`` gives a small shell in
+    new mount and UTS namespaces; its first child is PID 1 of a new PID namespace. That child (the init
+    script, also a shell) mounts a fresh /proc, bind-mounts the volumes and the termination message file
+    at their paths (private mount namespace, so nothing shows on the host), sets the hostname to the pod
+    name, changes directory and execs the command, which therefore *is* PID 1: as on a node, signals
+    without a handler (SIGTERM to a plain ``sleep``) are ignored. The supervisor waits and exits with the
+    container's exit code (128+N after signal N). Exec joins the namespaces with ``nsenter``. Everything
+    dies with the server (parent-death signals), and when PID 1 exits the kernel kills the rest of the
+    container's processes.
 
 ``process`` (fallback: non-root, non-Linux or tools missing)
     A plain process in its own session. Volumes cannot be mounted at their paths; their mount paths
@@ -24,16 +27,17 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 Mode = Literal["namespaces", "process"]
-INIT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_container_init.py")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -159,8 +163,14 @@ class ContainerProcess:
         """Host PID of the container's PID 1 (the command), once the init has recorded it."""
         try:
             with open(self.pid_file) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
+                text = fh.read()
+        except OSError:
+            return None
+        if not text.endswith("\n"):
+            return None  # not written completely yet
+        try:
+            return int(text)
+        except ValueError:
             return None
 
     def pids(self) -> list[int]:
@@ -194,10 +204,13 @@ class ContainerProcess:
         if self.mode == "namespaces":
             pid1 = self.init_pid()
             if pid1 is not None:
+                # The supervising shell then exits with 137, the container's exit code.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid1, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+            else:
+                # Still starting: the parent-death signal takes the init down with the supervisor.
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
         else:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -241,6 +254,9 @@ class Runtime:
         self._setpriv = shutil.which("setpriv")
         self._unshare = shutil.which("unshare")
         self._nsenter = shutil.which("nsenter")
+        self._mount = shutil.which("mount") or "mount"
+        self._hostname = shutil.which("hostname") or ""
+        self._env_reset = _env_with_default_signal() if mode == "namespaces" else ""
 
     def _wrapper(self) -> list[str]:
         prefix: list[str] = []
@@ -248,17 +264,7 @@ class Runtime:
             prefix = [self._setpriv, "--pdeathsig", "KILL", "--"]
         if self.mode == "namespaces":
             assert self._unshare is not None
-            prefix += [
-                self._unshare,
-                "--mount",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--kill-child=SIGKILL",
-                "--propagation",
-                "private",
-                "--",
-            ]
+            prefix += [self._unshare, "--mount", "--pid", "--uts", "--propagation", "private", "--"]
         return prefix
 
     def rewrite_for_process_mode(self, spec: LaunchSpec) -> None:
@@ -279,7 +285,7 @@ class Runtime:
         spec.cwd = mapped_cwd
 
     def prepare(self, spec: LaunchSpec) -> str:
-        """Mount points, working directory and the init's spec file. Returns the spec file path."""
+        """Mount points, working directory and the init script. Returns the script."""
         os.makedirs(spec.instance_dir, exist_ok=True)
         if self.mode == "process":
             self.rewrite_for_process_mode(spec)
@@ -291,33 +297,26 @@ class Runtime:
             # runc creates a missing working directory.
             with contextlib.suppress(OSError):
                 os.makedirs(host_cwd)
-        spec_path = os.path.join(spec.instance_dir, "spec.json")
-        payload = {
-            "mode": self.mode,
-            "exe": spec.exe,
-            "argv": spec.argv,
-            "env": spec.env,
-            "cwd": spec.cwd,
-            "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly} for m in spec.mounts],
-            "hostname": spec.hostname,
-            "pid_file": os.path.join(spec.instance_dir, "pid"),
-            "start_error": os.path.join(spec.instance_dir, "start-error"),
-        }
-        with open(spec_path, "w") as fh:
-            json.dump(payload, fh)
-        os.chmod(spec_path, 0o600)
-        return spec_path
+        return init_script(
+            self.mode,
+            spec,
+            mount_bin=self._mount,
+            hostname_bin=self._hostname,
+            reset_signals=self._env_reset if self.mode == "namespaces" else "",
+        )
 
     async def start(self, spec: LaunchSpec, on_output: OutputSink, on_eof: EofSink) -> ContainerProcess:
-        spec_path = self.prepare(spec)
-        argv = [*self._wrapper(), self.python, "-S", "-I", INIT_SCRIPT, spec_path]
+        script = self.prepare(spec)
+        if self.mode == "namespaces":
+            script = supervisor_script(script, self._setpriv)
+        argv = [*self._wrapper(), "/bin/sh", "-c", script, "k8spod-init", *spec.argv]
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
+            env=spec.env,
         )
         container = ContainerProcess(self.mode, proc, spec)
         assert proc.stdout is not None
@@ -399,6 +398,79 @@ class Runtime:
             )
         container.exec_procs.add(proc)
         return proc, master
+
+
+def init_script(
+    mode: Mode, spec: LaunchSpec, *, mount_bin: str, hostname_bin: str, reset_signals: str = ""
+) -> str:
+    """The script that becomes the container's first process (``sh -c SCRIPT k8spod-init COMMAND...``).
+
+    It records its host PID (read from /proc before a new /proc is mounted), then in ``namespaces`` mode
+    mounts /proc for the new PID namespace, bind-mounts the volumes and the termination message file and
+    sets the hostname; finally it changes directory and execs the command, which inherits exactly the
+    container environment (the shell's own PWD/OLDPWD are removed). A failed step writes the runtime's
+    error to ``start-error`` and exits 128 (reported as StartError).
+    """
+    q = shlex.quote
+    pid_file = os.path.join(spec.instance_dir, "pid")
+    error_file = os.path.join(spec.instance_dir, "start-error")
+    prefix = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create "
+    prefix += "failed: unable to start container process: error during container init: "
+    lines = [
+        f"fail() {{ printf '%s' {q(prefix)}\"$1: unknown\" > {q(error_file)}; exit 128; }}",
+        f'if [ -r /proc/self/stat ]; then read -r pid rest < /proc/self/stat; echo "$pid" > {q(pid_file)}; fi',
+    ]
+    if mode == "namespaces":
+        lines.append(
+            f"{q(mount_bin)} -t proc -o nosuid,nodev,noexec proc /proc || fail 'mounting proc to /proc'"
+        )
+        for mount in spec.mounts:
+            what = q(f"mounting {mount.source} to rootfs at {mount.target}")
+            lines.append(f"{q(mount_bin)} --rbind {q(mount.source)} {q(mount.target)} || fail {what}")
+            if mount.readonly:
+                lines.append(f"{q(mount_bin)} -o remount,bind,ro {q(mount.target)} || fail {what}")
+        if hostname_bin and spec.hostname:
+            lines.append(f"{q(hostname_bin)} {q(spec.hostname)} 2>/dev/null")
+    cwd = spec.cwd or "/"
+    chdir_error = f'chdir to cwd ("{cwd}") set in config.json failed: no such file or directory'
+    lines.append(f"cd {q(cwd)} || fail {q(chdir_error)}")
+    unset = [name for name in ("PWD", "OLDPWD") if name not in spec.env]
+    if unset:
+        lines.append("unset " + " ".join(unset))
+    # The supervisor starts this script as a background job, which POSIX shells start with SIGINT and
+    # SIGQUIT ignored; a container's command starts with default dispositions, so restore them.
+    lines.append(f'exec {q(reset_signals)} --default-signal=INT,QUIT "$@"' if reset_signals else 'exec "$@"')
+    return "\n".join(lines)
+
+
+def supervisor_script(inner: str, setpriv: str | None) -> str:
+    """Namespaces mode: ``unshare --pid`` (without --fork) runs this shell in the new mount/UTS namespaces;
+    its first child becomes PID 1 of the new PID namespace, runs the init script and execs the command.
+    The shell waits for it and exits with its status (128+N when killed by signal N), so the kubelet sees
+    the container's exit code. The child dies if this shell dies (parent-death signal, kept across exec)."""
+    q = shlex.quote
+    launcher = f"{q(setpriv)} --pdeathsig KILL -- " if setpriv else ""
+    return (
+        f'{launcher}/bin/sh -c {q(inner)} k8spod-init "$@" &\n'
+        "child=$!\n"
+        "exec 2>/dev/null\n"
+        'wait "$child"\n'
+        "exit $?"
+    )
+
+
+def _env_with_default_signal() -> str:
+    """Path of an ``env`` that supports ``--default-signal`` (GNU coreutils 8.31+), or ""."""
+    env = shutil.which("env")
+    if not env:
+        return ""
+    try:
+        result = subprocess.run(
+            [env, "--default-signal=INT", "true"], capture_output=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return env if result.returncode == 0 else ""
 
 
 def _existing_dir(path: str) -> str | None:

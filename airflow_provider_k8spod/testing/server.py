@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from airflow_provider_k8spod.testing import certs, kubeconfig, objects, podstatus
 from airflow_provider_k8spod.testing._http import HttpServer
-from airflow_provider_k8spod.testing._util import JSON, rfc3339
+from airflow_provider_k8spod.testing._util import JSON, STATE_PREFIX, new_state_dir, rfc3339, state_dir_base
 from airflow_provider_k8spod.testing.admin import Admin
 from airflow_provider_k8spod.testing.api import Api
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
@@ -33,7 +33,6 @@ from airflow_provider_k8spod.testing.store import Store
 
 log = logging.getLogger(__name__)
 
-STATE_PREFIX = "k8spod-local-"
 PID_FILE = "server.pid"
 
 
@@ -62,8 +61,9 @@ def _alive(pid: int, start: str | None) -> bool:
 def sweep_stale_state_dirs(base: str | None = None, min_age_without_pid: float = 600.0) -> list[str]:
     """Remove state directories of local clusters whose server process is gone (e.g. SIGKILLed)."""
     removed = []
-    base = base or tempfile.gettempdir()
-    for path in glob.glob(os.path.join(base, STATE_PREFIX + "*")):
+    bases = [base] if base else list(dict.fromkeys([state_dir_base(), tempfile.gettempdir()]))
+    paths = [p for b in bases for p in glob.glob(os.path.join(b, STATE_PREFIX + "*"))]
+    for path in paths:
         if not os.path.isdir(path):
             continue
         pid_path = os.path.join(path, PID_FILE)
@@ -424,7 +424,7 @@ def serve(
     sweep_stale_state_dirs()
     own_state_dir = state_dir is None
     if state_dir is None:
-        state_dir = tempfile.mkdtemp(prefix=STATE_PREFIX)
+        state_dir = new_state_dir()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _set_child_watcher(loop)
