@@ -203,12 +203,14 @@ class StartupTracker:
     def observe(self, pod: Pod, now: float) -> StartupDecision:
         if self._first_seen is None:
             self._first_seen = now
-        if main_container_started(pod, self.main) or is_finished(pod):
+        if main_container_started(pod, self.main):
             return StartupDecision("started")
-
+        # Before is_finished: with restartPolicy Never the pod is Failed at the same time.
         failed_init = _failed_init_container(pod)
         if failed_init is not None:
             return failed_init
+        if is_finished(pod):
+            return StartupDecision("started")
 
         scheduled = _condition(pod, "PodScheduled")
         is_scheduled = bool((pod.get("spec") or {}).get("nodeName")) or (
