@@ -88,33 +88,44 @@ class LogSplitter:
 
     max_line: int = MAX_LINE_BYTES
     _buffer: bytearray = field(default_factory=bytearray)
+    #: The buffer starts in the middle of a line (after a part of a runaway line).
+    _continued: bool = False
 
     def feed(self, chunk: bytes) -> Iterator[LogLine]:
         self._buffer += chunk
         while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
+            end = self._buffer.find(b"\n", 0, self.max_line + 1)
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                yield self._line(line.rstrip(b"\r"), partial=False)
+            elif len(self._buffer) > self.max_line:
+                # A runaway line: deliver a part now, cut before an incomplete UTF-8 character. Lines are
+                # cut at the same places whatever the chunks, so a resumed stream repeats the same parts.
+                cut = _utf8_boundary(self._buffer, self.max_line)
+                part = bytes(self._buffer[:cut])
+                del self._buffer[:cut]
+                yield self._line(part, partial=True)
+            else:
                 break
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            yield parse_line(line.rstrip(b"\r"))
-        while len(self._buffer) > self.max_line:
-            # A runaway line: deliver a part now, cut before an incomplete UTF-8 character.
-            cut = _utf8_boundary(self._buffer, self.max_line)
-            part = bytes(self._buffer[:cut])
-            del self._buffer[:cut]
-            yield parse_line(part, partial=True)
 
     def flush(self) -> Iterator[LogLine]:
         """The last line of a stream that did not end with a newline."""
         if self._buffer:
             rest = bytes(self._buffer)
             self._buffer.clear()
-            yield parse_line(rest)
+            yield self._line(rest, partial=False)
 
     def reset(self) -> None:
         """Forget a partial line (a new stream restarts from a full line)."""
         self._buffer.clear()
+        self._continued = False
+
+    def _line(self, raw: bytes, *, partial: bool) -> LogLine:
+        continued, self._continued = self._continued, partial
+        if continued:  # the next part of a runaway line: no timestamp to parse
+            return LogLine(None, raw.decode("utf-8", "replace"), partial=partial)
+        return parse_line(raw, partial=partial)
 
 
 def _utf8_boundary(data: bytearray, limit: int) -> int:
@@ -130,12 +141,20 @@ class LogCursor:
 
     ``admit(line)`` returns False for a line that was already delivered (or is older than the cursor) and
     True for a new one, which it records. Use :meth:`since_time` for the next request.
+
+    A line longer than the splitter's bound comes in parts: the first has the timestamp, the next ones
+    none. They share the fate of their first part; for the last line delivered, the cursor also counts its
+    parts, so that a stream cut between two parts resumes with the next part.
     """
 
     last: tuple[int, int] | None = None
     delivered_at_last: int = 0
+    #: Parts after the first delivered of the last line delivered.
+    parts_at_last: int = 0
     #: Lines seen at ``last`` in the current stream (reset by :meth:`new_stream`).
     _seen_at_last: int = 0
+    #: Next parts of the current line to drop (None: all of them, its line was delivered before).
+    _skip_parts: int | None = 0
 
     def since_time(self) -> str | None:
         return format_timestamp(self.last) if self.last is not None else None
@@ -143,22 +162,40 @@ class LogCursor:
     def new_stream(self) -> None:
         """Call before reading a stream requested with ``sinceTime=since_time()``."""
         self._seen_at_last = 0
+        self._skip_parts = 0
 
     def admit(self, line: LogLine) -> bool:
         key = line.timestamp
         if key is None:
-            return True  # cannot be placed; a continuation of the previous line
+            if self.last is None:
+                return True  # no timestamps at all: nothing to place it by
+            # The next part of the current line.
+            if self._skip_parts is None:
+                return False
+            if self._skip_parts > 0:
+                self._skip_parts -= 1
+                return False
+            self.parts_at_last += 1
+            return True
         if self.last is None or key > self.last:
             self.last = key
             self.delivered_at_last = 1
             self._seen_at_last = 1
+            self.parts_at_last, self._skip_parts = 0, 0
             return True
         if key < self.last:
+            self._skip_parts = None
             return False
         self._seen_at_last += 1
-        if self._seen_at_last <= self.delivered_at_last:
+        if self._seen_at_last < self.delivered_at_last:
+            self._skip_parts = None
+            return False
+        if self._seen_at_last == self.delivered_at_last:
+            # The last line delivered: the stream may have been cut between its parts.
+            self._skip_parts = self.parts_at_last
             return False
         self.delivered_at_last += 1
+        self.parts_at_last, self._skip_parts = 0, 0
         return True
 
 
