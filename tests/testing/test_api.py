@@ -356,3 +356,21 @@ def test_stats_count_verbs(cluster: LocalCluster, core: kubernetes.client.CoreV1
     assert stats["delete pods"] == 1
     cluster.pods(ns)
     assert cluster.stats() == stats
+
+
+def test_finalizers_hold_a_deleted_pod(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    body = pod_manifest("fin", ["sleep", "60"], grace=0)
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    core.create_namespaced_pod(ns, body)
+    cluster.wait_for_pod(ns, "fin", phase="Running")
+    core.delete_namespaced_pod("fin", ns, grace_period_seconds=0)
+    held = cluster.wait_for_pod(ns, "fin", phase="Failed")
+    assert held is not None
+    assert held["metadata"]["deletionTimestamp"]
+    assert not [p for p in cluster.container_processes() if p["pod"] == "fin"]
+    core.patch_namespaced_pod(
+        "fin", ns, {"metadata": {"finalizers": None}}, _content_type="application/merge-patch+json"
+    )
+    cluster.wait_for_pod(ns, "fin", gone=True)

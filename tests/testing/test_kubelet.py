@@ -175,6 +175,14 @@ def test_missing_image_pull_backoff_then_available(
     messages = {e["message"] for e in events}
     assert "Error: ErrImagePull" in messages
     assert "Error: ImagePullBackOff" in messages
+    backoff = wait_for(
+        lambda: [
+            e
+            for e in cluster.events(ns, involved_name="pull")
+            if e["reason"] == "BackOff" and e["count"] >= 2
+        ]
+    )
+    assert backoff[0]["lastTimestamp"] >= backoff[0]["firstTimestamp"]
     cluster.add_image(Image("registry.local/absent:1"))
     cluster.wait_for_pod(ns, "pull", phase="Succeeded")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import kubernetes
 import kubernetes_asyncio
@@ -297,3 +298,54 @@ def test_exec_stats_key(cluster: LocalCluster, core: kubernetes.client.CoreV1Api
         tty=False,
     )
     assert cluster.stats()["create pods/exec"] == 1
+
+
+@pytest.mark.parametrize("protocol", ["v4.base64.channel.k8s.io", "base64.channel.k8s.io", "channel.k8s.io"])
+def test_other_subprotocols(cluster: LocalCluster, running: str, protocol: str, tmp_path: Path) -> None:
+    import base64
+    import ssl
+    import urllib.parse
+
+    import websocket
+
+    from airflow_provider_k8spod.testing.kubeconfig import current_server, read
+
+    url, token, ca = current_server(read(cluster.kubeconfig_path))
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca)
+    query = urllib.parse.urlencode(
+        [
+            ("command", "sh"),
+            ("command", "-c"),
+            ("command", "echo hi; exit 2"),
+            ("stdout", "true"),
+            ("stderr", "true"),
+        ]
+    )
+    ws = websocket.create_connection(
+        f"{url.replace('https', 'wss')}/api/v1/namespaces/default/pods/{running}/exec?{query}",
+        header=[f"Authorization: Bearer {token}"],
+        subprotocols=[protocol],
+        sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(ca_file)},
+    )
+    assert ws.subprotocol == protocol
+    frames: list[tuple[int, bytes]] = []
+    while True:
+        try:
+            opcode, data = ws.recv_data()
+        except websocket.WebSocketConnectionClosedException:
+            break
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            break
+        if "base64" in protocol:
+            frames.append((data[0] - ord("0"), base64.b64decode(data[1:])))
+        else:
+            frames.append((data[0], data[1:]))
+    ws.close()
+    stdout = b"".join(d for c, d in frames if c == 1)
+    status = b"".join(d for c, d in frames if c == 3)
+    assert stdout == b"hi\n"
+    if protocol.startswith("v4"):
+        assert json.loads(status)["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+    else:
+        assert status.startswith(b"command terminated with non-zero exit code")
