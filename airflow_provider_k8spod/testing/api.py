@@ -26,9 +26,15 @@ from airflow_provider_k8spod.testing.defaults import admit_pod, default_pod
 from airflow_provider_k8spod.testing.errors import ApiError
 from airflow_provider_k8spod.testing.faults import FaultRule
 from airflow_provider_k8spod.testing.logs import LogOptions, follow, since_option
-from airflow_provider_k8spod.testing.remotecommand import PROTOCOLS, ExecOptions, serve_exec
+from airflow_provider_k8spod.testing.remotecommand import (
+    PROTOCOLS,
+    ExecOptions,
+    send_error_and_close,
+    serve_exec,
+)
 from airflow_provider_k8spod.testing.runtime import DEFAULT_PATH, ExecutableNotFound
 from airflow_provider_k8spod.testing.selectors import (
+    FIELD_EXTRACTORS,
     SelectorError,
     parse_field_selector,
     parse_label_selector,
@@ -220,8 +226,6 @@ class Api:
             raise errors.path_not_found()
         if info.subresource and info.subresource not in SUBRESOURCES.get(resource, ()):
             raise errors.path_not_found()
-        if resource in NAMESPACED and info.namespace is not None and info.verb not in ("list", "watch"):
-            pass
         if info.subresource:
             return await self._subresource(request, info)
         if info.verb in ("list", "watch"):
@@ -901,8 +905,6 @@ class Api:
                 f'"{random_suffix(12)}": OCI runtime exec failed: exec failed: unable to start container process: '
                 f"{exc}: unknown"
             )
-            from airflow_provider_k8spod.testing.remotecommand import send_error_and_close
-
             await send_error_and_close(ws, request, errors.internal_error(message).status())
             return ws
         await serve_exec(ws, request, options, exec_proc, master, cut_rule.after_bytes if cut_rule else None)
@@ -938,8 +940,6 @@ def _key(obj: JSON) -> tuple[str, str]:
 
 
 def _fields(resource: str, obj: JSON) -> dict[str, str]:
-    from airflow_provider_k8spod.testing.selectors import FIELD_EXTRACTORS
-
     return FIELD_EXTRACTORS[resource](obj)
 
 

@@ -53,7 +53,6 @@ POD_IP = "127.0.0.1"
 MAX_TERMINATION_MESSAGE = 4096
 FALLBACK_LINES = 80
 FALLBACK_BYTES = 2048
-SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 @dataclass
@@ -66,7 +65,6 @@ class KubeletDeps:
     shim_dir: str
     api_host: str
     api_port: int
-    ca_pem: str
     token: str
 
 
@@ -124,8 +122,6 @@ class ContainerRunner:
         self.logs: dict[str, LogFile] = {}
         self.started = asyncio.Event()
         self.oom = False
-        self.ever_ran = False
-        self.finished = False
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -216,7 +212,6 @@ class ContainerRunner:
                         return last
                 self.restart_count += 1
         finally:
-            self.finished = True
             self.worker.changed()
 
     async def attempt(self) -> int | None:
@@ -304,7 +299,6 @@ class ContainerRunner:
         self.status["state"] = {"running": {"startedAt": started_at}}
         self.status["ready"] = True
         self.status["started"] = True
-        self.ever_ran = True
         self.event("Normal", "Started", f"Started container {self.name}")
         self.started.set()
         worker.changed()
@@ -333,7 +327,6 @@ class ContainerRunner:
         self.status["ready"] = False
         self.status["started"] = False
         worker.changed()
-        worker.container_exited(self)
         return exit_code
 
     def _create_instance_files(self) -> tuple[str, LogFile, str]:
@@ -362,7 +355,6 @@ class ContainerRunner:
         self.status["ready"] = False
         self.status["started"] = False
         self.worker.changed()
-        self.worker.container_exited(self)
         return 128
 
     def _termination_message(self, path: str, logfile: LogFile, exit_code: int) -> str:
@@ -859,9 +851,6 @@ class PodWorker:
             return
         tasks = [asyncio.ensure_future(r.run_loop()) for r in self.runners]
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def container_exited(self, runner: ContainerRunner) -> None:
-        """Called when a container instance terminates."""
 
     def _deadline_exceeded(self) -> None:
         if self.stopping or self.final_phase is not None:

@@ -162,7 +162,6 @@ class ClusterServer:
                 shim_dir=self.shim_dir,
                 api_host=self.host,
                 api_port=self.port,
-                ca_pem=self.ca_pem,
                 token=self.token,
             )
         )
