@@ -360,6 +360,8 @@ class ContainerRunner:
     def _termination_message(self, path: str, logfile: LogFile, exit_code: int) -> str:
         try:
             with open(path, "rb") as fh:
+                # Like the kubelet: at most the last 4096 bytes of the file.
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - MAX_TERMINATION_MESSAGE))
                 data = fh.read(MAX_TERMINATION_MESSAGE)
         except OSError:
             data = b""

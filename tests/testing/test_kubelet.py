@@ -547,6 +547,18 @@ def test_termination_message(cluster: LocalCluster, core: kubernetes.client.Core
     custom["spec"]["containers"][0]["terminationMessagePath"] = "/tmp/term"
     pod = run_to_end(cluster, core, ns, custom)
     assert container_status(pod)["state"]["terminated"]["message"] == "done\n"
+    long = pod_manifest(
+        "msg3",
+        [
+            "sh",
+            "-c",
+            "head -c 5000 /dev/zero | tr '\\0' a > /dev/termination-log; echo -n END >> /dev/termination-log",
+        ],
+    )
+    pod = run_to_end(cluster, core, ns, long)
+    message = container_status(pod)["state"]["terminated"]["message"]
+    assert len(message) == 4096
+    assert message.endswith("aaaEND")
 
 
 def test_fallback_to_logs_on_error(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
