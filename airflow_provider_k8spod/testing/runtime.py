@@ -135,13 +135,26 @@ def start_error_message(detail: str) -> str:
     )
 
 
+def python_bytecode_flags() -> list[str]:
+    """Bytecode options for Python in containers, mirroring this process: containers share the host's
+    files, so they must not write ``__pycache__`` where the host does not (``-B``), and may reuse the
+    host's out-of-tree bytecode cache (``-X pycache_prefix``). Flags, not environment variables, so the
+    container's environment stays exactly what the pod spec says."""
+    if sys.pycache_prefix:
+        return ["-X", f"pycache_prefix={sys.pycache_prefix}"]
+    if sys.dont_write_bytecode:
+        return ["-B"]
+    return []
+
+
 def write_python_shims(bin_dir: str, python: str) -> None:
     """``python`` and ``python3`` commands for containers, whatever this host calls its interpreter."""
     os.makedirs(bin_dir, exist_ok=True)
+    flags = " ".join(shlex.quote(f) for f in python_bytecode_flags())
     for name in ("python", "python3"):
         path = os.path.join(bin_dir, name)
         with open(path, "w") as fh:
-            fh.write(f'#!/bin/sh\nexec "{python}" "$@"\n')
+            fh.write(f'#!/bin/sh\nexec {shlex.quote(python)} {flags} "$@"\n'.replace("  ", " "))
         os.chmod(path, 0o755)
 
 

@@ -595,3 +595,15 @@ def test_many_pods_concurrently(cluster: LocalCluster, core: kubernetes.client.C
         time.sleep(0.1)
     assert [p["status"]["phase"] for p in cluster.pods(ns)] == ["Succeeded"] * 20
     assert logs(core, ns, "many-7") == "7\n"
+
+
+def test_container_environment_is_exactly_the_pods(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    body = pod_manifest("envonly", ["env"])
+    body["spec"]["containers"][0]["env"] = [{"name": "MINE", "value": "1"}]
+    run_to_end(cluster, core, ns, body)
+    keys = {line.split("=", 1)[0] for line in logs(core, ns, "envonly").splitlines()}
+    service = {k for k in keys if k.startswith("KUBERNETES_")}
+    assert {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} <= service
+    assert keys - service == {"PATH", "HOSTNAME", "HOME", "MINE"}
