@@ -14,6 +14,7 @@ import contextlib
 import copy
 import hmac
 import json
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ SUBRESOURCES = {
     "nodes": ("status", "proxy"),
 }
 MAX_BODY = 3 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -190,6 +193,13 @@ class Api:
             return error_response(err)
         except SelectorError as err:
             return error_response(errors.bad_request(str(err)))
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug here must still answer like an API server, and be visible
+            log.exception("%s %s failed", request.method, path)
+            if request.response_started:
+                raise
+            return error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
     def _authenticated(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")

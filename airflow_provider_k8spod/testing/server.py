@@ -420,6 +420,7 @@ def serve(
 ) -> int:
     """Run a cluster until SIGINT/SIGTERM (or, with ``watch_parent``, until the parent goes away)."""
     parent = os.getppid()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sweep_stale_state_dirs()
     own_state_dir = state_dir is None
     if state_dir is None:
