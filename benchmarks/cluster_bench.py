@@ -134,8 +134,10 @@ def bench_pods(count: int, workload: str) -> None:
     )
     print(f"  all {count} created in {created:.2f} s ({count / created:.0f} creates/s)")
     print(f"  {len(succeeded)} Succeeded, {len(failed)} Failed; all terminal after {elapsed:.2f} s")
-    print(f"  peak running containers {peak_processes}; CPU: API server + kubelet {own:.1f} s, container "
-          f"processes {children:.1f} s ({(own + children) / count * 1000:.0f} ms per pod)")
+    print(
+        f"  peak running containers {peak_processes}; CPU: API server + kubelet {own:.1f} s, container "
+        f"processes {children:.1f} s ({(own + children) / count * 1000:.0f} ms per pod)"
+    )
     if sample:
         print(f"  sample log: {sample!r}")
 
