@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import pytest
@@ -23,6 +24,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _admin_get(kubeconfig: Path, path: str) -> Any:
+    import http.client
+    import ssl
+
+    from airflow_provider_k8spod.testing.kubeconfig import current_server, read
+
+    url, token, ca = current_server(read(str(kubeconfig)))
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    connection = http.client.HTTPSConnection(
+        host, int(port), context=ssl.create_default_context(cadata=ca.decode())
+    )
+    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    return json.loads(connection.getresponse().read())
 
 
 def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -67,14 +83,19 @@ def test_serve_until_sigterm(tmp_path: Path) -> None:
             },
         )
         wait_for(lambda: core.read_namespaced_pod("long", "airflow").status.phase == "Running")
-        state_dirs = [d for d in os.listdir("/tmp") if d.startswith("k8spod-local-")]
-        assert state_dirs
+        info = _admin_get(tmp_path / "kubeconfig", "/_local/info")
+        processes = _admin_get(tmp_path / "kubeconfig", "/_local/processes")
+        pids = [pid for p in processes for pid in p["pids"]]
+        assert pids
+        assert os.path.isdir(info["state_dir"])
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     assert process.stdout is not None
     assert process.stdout.read() == ""  # exactly one line on stdout
     assert (tmp_path / "kubeconfig").exists()
+    assert not os.path.exists(info["state_dir"])
+    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
 
 
 def test_sigint_also_stops(tmp_path: Path) -> None:
