@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
+import queue
+import threading
 import warnings
 from collections.abc import Callable, Container, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -123,6 +126,8 @@ class KubernetesPodOperator(BaseOperator):
     POD_CHECKED_KEY = "already_checked"
     #: Seconds a container's log stream may take to end after the container terminated.
     POST_TERMINATION_TIMEOUT = 30
+    #: Seconds a CreateContainerConfigError (a missing ConfigMap or Secret) may last before the start fails.
+    CONFIG_ERROR_GRACE_SECONDS = 30
 
     template_fields: Sequence[str] = (
         "image",
@@ -521,6 +526,7 @@ class KubernetesPodOperator(BaseOperator):
         return LifecycleSettings(
             schedule_timeout=float(self.schedule_timeout_seconds),
             startup_timeout=float(self.startup_timeout_seconds),
+            config_error_grace=float(self.CONFIG_ERROR_GRACE_SECONDS),
             get_logs=self.get_logs,
             container_logs=_names_or_all(self._container_logs),
             init_container_logs=_names_or_all(self.init_container_logs),
@@ -548,16 +554,17 @@ class KubernetesPodOperator(BaseOperator):
         from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook
 
         hook = AsyncKubernetesHook(self.kubernetes_conn_id, cluster_access=access)
+        runner = _LifecycleThread()
         lifecycle = self._lifecycle = PodLifecycle(
             hook,
             self.lifecycle_settings(),
             log=self.log,
-            observer=_OperatorObserver(self, context),
+            observer=_OperatorObserver(self, context, runner.post),
             log_formatter=self.log_formatter,
         )
         identity = TaskIdentity.from_context(context)
         try:
-            result = _run_coroutine(_run_lifecycle(lifecycle, request, identity))
+            result = runner.run(_run_lifecycle(lifecycle, request, identity))
         except BaseException:
             # Interrupted (execution_timeout, kill, crash of the loop): the lifecycle's own cleanup may not
             # have run; make sure the pod does not outlive the task. Never replaces the original error.
@@ -684,22 +691,75 @@ async def _run_lifecycle(
         await close_async_clients()
 
 
-def _run_coroutine(coroutine: Coroutine[Any, Any, LifecycleResult]) -> LifecycleResult:
-    """``asyncio.run`` on this thread, or on a helper thread when this thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+class _LifecycleThread:
+    """Runs the lifecycle on its own event loop in a helper thread, while the task's main thread waits.
+
+    The main thread is where Airflow delivers ``execution_timeout`` (SIGALRM raising AirflowTaskTimeout) and
+    kills (SIGTERM calling ``on_kill``): there they interrupt a plain wait, never a coroutine of the loop,
+    so they cannot be swallowed by an unrelated task. On such an interruption the lifecycle is cancelled and
+    given ``cleanup_timeout`` seconds to clean up before the error propagates. Notifications the lifecycle
+    posts (XCom pushes, user callbacks) run on the main thread too, as upstream runs them.
+    """
+
+    def __init__(self, cleanup_timeout: float = 60.0) -> None:
+        self.cleanup_timeout = cleanup_timeout
+        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def post(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the waiting (main) thread."""
+        self._calls.put(call)
+
+    def run(self, coroutine: Coroutine[Any, Any, LifecycleResult]) -> LifecycleResult:
+        outcome: concurrent.futures.Future[LifecycleResult] = concurrent.futures.Future()
+
+        async def main() -> LifecycleResult:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            return await coroutine
+
+        def target() -> None:
+            try:
+                outcome.set_result(asyncio.run(main()))
+            except BaseException as exc:
+                outcome.set_exception(exc)
+            finally:
+                self._calls.put(None)
+
+        thread = threading.Thread(target=target, name="k8spod-lifecycle", daemon=True)
+        thread.start()
+        try:
+            while True:
+                try:
+                    call = self._calls.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if call is None:
+                    break
+                call()
+        except BaseException:
+            self.cancel()
+            thread.join(self.cleanup_timeout)
+            raise
+        return outcome.result()
+
+    def cancel(self) -> None:
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
 
 
 class _OperatorObserver:
-    """Turns lifecycle notifications into XComs (pod_name, pod_namespace) and upstream-style callbacks."""
+    """Turns lifecycle notifications into XComs (pod_name, pod_namespace) and upstream-style callbacks,
+    run on the task's main thread through ``post``."""
 
-    def __init__(self, operator: KubernetesPodOperator, context: Any) -> None:
+    def __init__(
+        self, operator: KubernetesPodOperator, context: Any, post: Callable[[Callable[[], None]], None]
+    ) -> None:
         self.operator = operator
         self.context = context
+        self.post = post
         self._model_cache: tuple[str, Any] | None = None
 
     def _model(self, pod: Mapping[str, Any] | None) -> Any:
@@ -710,40 +770,45 @@ class _OperatorObserver:
             self._model_cache = (version, to_model(dict(pod), "V1Pod"))
         return self._model_cache[1]
 
+    def _callback(self, method: str, pod: Mapping[str, Any] | None, **kwargs: Any) -> None:
+        if self.operator.callbacks:
+            snapshot = dict(pod) if pod is not None else None
+            self.post(
+                lambda: self.operator._callback(method, self.context, pod=self._model(snapshot), **kwargs)
+            )
+
     def pod_created(self, pod: Mapping[str, Any], *, adopted: bool) -> None:
         meta = pod.get("metadata") or {}
         name, namespace = str(meta["name"]), str(meta.get("namespace") or "default")
         self.operator._pod_ref = (name, namespace)
-        ti = self.context["ti"]
-        ti.xcom_push(key="pod_name", value=name)
-        ti.xcom_push(key="pod_namespace", value=namespace)
-        if self.operator.callbacks:
-            self.operator._callback("on_pod_creation", self.context, pod=self._model(pod))
+
+        def push() -> None:
+            ti = self.context["ti"]
+            ti.xcom_push(key="pod_name", value=name)
+            ti.xcom_push(key="pod_namespace", value=namespace)
+
+        self.post(push)
+        self._callback("on_pod_creation", pod)
 
     def pod_started(self, pod: Mapping[str, Any]) -> None:
-        if self.operator.callbacks:
-            self.operator._callback("on_pod_starting", self.context, pod=self._model(pod))
+        self._callback("on_pod_starting", pod)
 
     def pod_completed(self, pod: Mapping[str, Any]) -> None:
-        if self.operator.callbacks:
-            model = self._model(pod)
-            self.operator._callback("on_pod_completion", self.context, pod=model)
-            self.operator._callback("on_pod_teardown", self.context, pod=model)
+        self._callback("on_pod_completion", pod)
+        self._callback("on_pod_teardown", pod)
 
     def log_line(self, container: str, line: LogLine, pod: Mapping[str, Any] | None) -> None:
         if self.operator.callbacks:
-            self.operator._callback(
+            self._callback(
                 "progress_callback",
-                self.context,
+                pod,
                 line=line.text,
                 container_name=container,
                 timestamp=line.raw_timestamp or None,
-                pod=self._model(pod),
             )
 
     def pod_cleaned_up(self, pod: Mapping[str, Any] | None, *, deleted: bool) -> None:
-        if self.operator.callbacks:
-            self.operator._callback("on_pod_cleanup", self.context, pod=self._model(pod))
+        self._callback("on_pod_cleanup", pod)
 
 
 def _deprecation_warning() -> type[Warning]:

@@ -350,6 +350,7 @@ class PodLifecycle:
         self.cleaned_up = False
         self.watcher: PodWatcher | None = None
         self._cursors: dict[str, LogCursor] = {}
+        self._followers: dict[str, asyncio.Task[Any]] = {}
 
     # -- create or adopt ---------------------------------------------------------------------------------
 
@@ -432,17 +433,18 @@ class PodLifecycle:
         verdict: st.Verdict | None = None
         final: Mapping[str, Any] | None = None
         try:
-            followers = self._start_init_followers(pod, watcher)
-            tasks.extend(followers)
-            started = await self._await_start(watcher, events)
+            self._start_followers(pod, watcher, init=True)
+            try:
+                started = await self._await_start(watcher, events)
+            except PodStartupError:
+                await self._drain_followers(watcher)  # what init containers printed belongs in the log
+                raise
             self._notify("pod_started", started)
-            followers += self._start_followers(started, watcher)
-            tasks.extend(followers)
+            self._start_followers(started, watcher, init=False)
             done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
             final = done or watcher.pod or pod
             self._notify("pod_completed", final)
-            if followers:
-                await asyncio.gather(*followers, return_exceptions=True)
+            await self._drain_followers(watcher)
             xcom, xcom_error = NO_RESULT, None
             if self.settings.do_xcom_push and not watcher.deleted:
                 try:
@@ -460,9 +462,9 @@ class PodLifecycle:
             )
             return LifecycleResult(verdict, final, xcom, xcom_error)
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._followers.values()]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._followers.values(), return_exceptions=True)
             await self.cleanup(watcher.pod or final or pod, verdict)
 
     # -- start -------------------------------------------------------------------------------------------
@@ -540,17 +542,28 @@ class PodLifecycle:
             )
         return [n for n in wanted if n in available]
 
-    def _start_init_followers(self, pod: Mapping[str, Any], watcher: PodWatcher) -> list[asyncio.Task[Any]]:
-        return [
-            asyncio.create_task(self._follow(name, watcher), name=f"k8spod-logs-{name}")
-            for name in self._containers_to_follow(pod, init=True)
-        ]
+    def _start_followers(self, pod: Mapping[str, Any], watcher: PodWatcher, *, init: bool) -> None:
+        for name in self._containers_to_follow(pod, init=init):
+            if name not in self._followers:
+                self._followers[name] = asyncio.create_task(
+                    self._follow(name, watcher), name=f"k8spod-logs-{name}"
+                )
 
-    def _start_followers(self, pod: Mapping[str, Any], watcher: PodWatcher) -> list[asyncio.Task[Any]]:
-        return [
-            asyncio.create_task(self._follow(name, watcher), name=f"k8spod-logs-{name}")
-            for name in self._containers_to_follow(pod, init=False)
-        ]
+    async def _drain_followers(self, watcher: PodWatcher) -> None:
+        """Let the log followers of containers that ran and ended finish; stop the others.
+
+        Each follower is bounded itself (``drain_timeout`` plus one bounded read), so this cannot hang; the
+        followers of containers that still run (sidecars) or never started are stopped at once.
+        """
+        pod = watcher.pod or {}
+        finishing = []
+        for name, task in self._followers.items():
+            if watcher.deleted or _container_done(pod, name):
+                finishing.append(task)
+            else:
+                task.cancel()
+        if finishing:
+            await asyncio.wait(finishing, timeout=self.settings.drain_timeout + 75)
 
     def _emit(self, container: str, line: LogLine, cursor: LogCursor) -> None:
         if not cursor.admit(line):
@@ -611,7 +624,7 @@ class PodLifecycle:
                     done, _ = await asyncio.wait({consumer}, timeout=self.settings.drain_timeout)
                     if not done:
                         consumer.cancel()
-                        with contextlib.suppress(BaseException):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
                             await consumer
                         self.log.warning(
                             "The log stream of container %s did not end %.0fs after it terminated; "
@@ -624,11 +637,11 @@ class PodLifecycle:
                 error = consumer.exception()
             finally:
                 ended.cancel()
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await ended
                 if not consumer.done():
                     consumer.cancel()
-                    with contextlib.suppress(BaseException):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
                         await consumer
             if error is None:
                 if watcher.pod is None or watcher.deleted or finished(watcher.pod):

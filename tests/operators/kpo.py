@@ -18,15 +18,21 @@ from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
 
 
 def dag_source(
-    dag_id: str, operator_kwargs: str, *, extra: str = "", task_id: str = "task", dag_kwargs: str = ""
+    dag_id: str,
+    operator_kwargs: str,
+    *,
+    extra: str = "",
+    task_id: str = "task",
+    dag_kwargs: str = "",
+    operator: str = "KubernetesPodOperator",
 ) -> str:
-    """A DAG file with one ``KubernetesPodOperator(task_id=..., <operator_kwargs>)``."""
+    """A DAG file with one ``<operator>(task_id=..., <operator_kwargs>)`` (``extra`` may define a subclass)."""
     return (
         HEADER
         + extra
         + f"""
 with DAG({dag_id!r}, start_date=pendulum.datetime(2024, 1, 1), schedule=None{", " + dag_kwargs if dag_kwargs else ""}) as dag:
-    KubernetesPodOperator(task_id={task_id!r}, {operator_kwargs})
+    {operator}(task_id={task_id!r}, {operator_kwargs})
 """
     )
 

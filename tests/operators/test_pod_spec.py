@@ -65,6 +65,7 @@ def test_constructor_has_upstreams_73_arguments_with_their_defaults() -> None:
     assert set(ours) - set(UPSTREAM_DEFAULTS) == {
         "xcom_sidecar_container_image",
         "xcom_sidecar_container_resources",
+        "max_xcom_size",
     }
 
 
@@ -104,11 +105,6 @@ def test_invalid_on_finish_action() -> None:
         PodSpecError, match="on_finish_action: expected one of delete_pod, delete_succeeded_pod"
     ):
         KubernetesPodOperator(task_id="t", on_finish_action="delete")
-
-
-def test_execute_is_left_to_the_lifecycle() -> None:
-    with pytest.raises(NotImplementedError, match="can only build pods"):
-        KubernetesPodOperator(task_id="t", image="busybox").execute({})  # type: ignore[arg-type]
 
 
 # --- which arguments count as passed -------------------------------------------------------------------
