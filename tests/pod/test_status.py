@@ -168,17 +168,19 @@ def test_a_pod_whose_main_container_ran_or_that_finished_has_started(name: str) 
         (
             "init_crash_loop",
             "setup: CrashLoopBackOff (back-off 1s restarting failed container=setup "
-            "pod=init-crash-loop_default(8c5dfbe7-3348-415d-8f2d-e9196215145d)); base: PodInitializing",
+            "pod=init-crash-loop_default(<uid>)); base: PodInitializing",
         ),
         (
             "on_failure_crash_loop",
             "base: CrashLoopBackOff (back-off 1s restarting failed container=base "
-            "pod=on-failure-crash-loop_default(ea7aeff7-c10a-4c91-ab70-18659f349e11))",
+            "pod=on-failure-crash-loop_default(<uid>))",
         ),
     ],
 )
 def test_a_pending_pod_is_waited_for_with_what_it_waits_for(name: str, shown: str) -> None:
-    assert StartupTracker(MAIN).observe(pod(name), 0.0) == StartupDecision("wait", waiting=shown)
+    p = pod(name)
+    shown = shown.replace("<uid>", p["metadata"]["uid"])
+    assert StartupTracker(MAIN).observe(p, 0.0) == StartupDecision("wait", waiting=shown)
 
 
 def test_invalid_image_name_fails_at_first_sight() -> None:
@@ -789,10 +791,11 @@ def test_record_of_sidecars() -> None:
 
 
 def test_record_of_restarts() -> None:
-    record = failure_record(pod("on_failure_crash_loop"))
+    p = pod("on_failure_crash_loop")
+    record = failure_record(p)
     assert record.containers[0].describe() == (
         "container 'base': waiting, reason CrashLoopBackOff, restarted 1 time(s), message: back-off 1s restarting "
-        "failed container=base pod=on-failure-crash-loop_default(ea7aeff7-c10a-4c91-ab70-18659f349e11)"
+        f"failed container=base pod=on-failure-crash-loop_default({p['metadata']['uid']})"
     )
 
 
@@ -928,7 +931,7 @@ def events_of(name: str) -> dict[str, dict[str, Any]]:
             "init_crash_loop",
             "BackOff",
             "BackOff: Back-off restarting failed container setup in pod "
-            "init-crash-loop_default(8c5dfbe7-3348-415d-8f2d-e9196215145d) (from kubelet, on setup)",
+            "init-crash-loop_default(<uid>) (from kubelet, on setup)",
             True,
         ),
         ("evicted", "Evicted", f"Evicted: {EVICTION_MESSAGE} (from kubelet)", True),
@@ -942,6 +945,7 @@ def events_of(name: str) -> dict[str, dict[str, Any]]:
     ],
 )
 def test_format_event_of_real_events(name: str, reason: str, line: str, warning: bool) -> None:
+    line = line.replace("<uid>", pod(name)["metadata"]["uid"])
     matches = [e for e in snapshot(name).events if e["reason"] == reason and format_event(e) == line]
     assert matches, [format_event(e) for e in snapshot(name).events if e["reason"] == reason]
     assert event_is_warning(matches[0]) is warning
