@@ -123,9 +123,10 @@ def main_container_done(pod: Pod, main: str) -> bool:
     """The main container will not run again: it terminated and the pod will not restart it.
 
     With ``restartPolicy: OnFailure`` a failed container is restarted, so only a successful exit (or a
-    finished pod) counts.
+    finished pod) counts. A pod in phase Unknown (its node stopped reporting) counts too: nothing more
+    about it can be observed, and waiting for it would hang the task.
     """
-    if is_finished(pod):
+    if is_finished(pod) or phase(pod) == "Unknown":
         return True
     kind, state = _state(container_status(pod, main))
     if kind != "terminated":
