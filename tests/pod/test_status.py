@@ -460,8 +460,9 @@ PROGRESS = [
     ("termination_message", True, True),
     ("deleted_while_running", True, True),
     ("deleted_force", True, False),
-    # A lost node: nothing says the main container will not run on; it is not "done".
-    ("node_lost", True, False),
+    # A lost node (phase Unknown): nothing more can be observed; waiting would hang the task.
+    ("node_lost", True, True),
+    # Real Kubernetes keeps the phase Running (see the snapshot): nothing here says it ended.
     ("node_lost_real", True, False),
 ]
 
