@@ -125,13 +125,15 @@ class LifecycleResult:
     xcom_error: Exception | None = None
 
 
-def cleanup_action(on_finish_action: str, outcome: st.Outcome | None, main_done: bool) -> bool:
+def cleanup_action(
+    on_finish_action: str, outcome: st.Outcome | None, main_done: bool, pod_finished: bool = True
+) -> bool:
     """Whether to delete the pod at the end of the task (pure).
 
     A pod whose main container has not finished (start failure, timeout, kill, error) is always deleted:
     a pod that keeps running after its task gave up is an orphan. Otherwise ``on_finish_action`` decides:
-    ``delete_pod`` always, ``delete_succeeded_pod`` on success, ``delete_active_pod`` and ``keep_pod``
-    never (the main container is done).
+    ``delete_pod`` always; ``delete_succeeded_pod`` on success; ``delete_active_pod`` when the pod is
+    still active (``pod_finished`` False: e.g. a sidecar keeps it Running); ``keep_pod`` never.
     """
     if not main_done:
         return True
@@ -139,6 +141,8 @@ def cleanup_action(on_finish_action: str, outcome: st.Outcome | None, main_done:
         return True
     if on_finish_action == "delete_succeeded_pod":
         return outcome is st.Outcome.SUCCESS
+    if on_finish_action == "delete_active_pod":
+        return not pod_finished
     return False
 
 
@@ -552,18 +556,26 @@ class PodLifecycle:
     async def _drain_followers(self, watcher: PodWatcher) -> None:
         """Let the log followers of containers that ran and ended finish; stop the others.
 
-        Each follower is bounded itself (``drain_timeout`` plus one bounded read), so this cannot hang; the
-        followers of containers that still run (sidecars) or never started are stopped at once.
+        Each follower is bounded itself (``drain_timeout`` plus one bounded read), so this cannot hang. A
+        container that still runs (a sidecar) is not waited for: its follower is stopped and what it printed
+        so far is read once.
         """
         pod = watcher.pod or {}
         finishing = []
+        stopped = []
         for name, task in self._followers.items():
             if watcher.deleted or _container_done(pod, name):
                 finishing.append(task)
             else:
                 task.cancel()
+                stopped.append(name)
         if finishing:
             await asyncio.wait(finishing, timeout=self.settings.drain_timeout + 75)
+        for name in stopped:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._followers[name]
+            if st.container_state(pod, name)[0] in ("running", "terminated"):
+                await self._read_rest(name, self._cursors.setdefault(name, LogCursor()))
 
     def _emit(self, container: str, line: LogLine, cursor: LogCursor) -> None:
         if not cursor.admit(line):
@@ -586,37 +598,37 @@ class PodLifecycle:
         failures = 0
         name, namespace = self._pod_ref()
 
-        def started(p: Mapping[str, Any]) -> bool:
-            kind = st.container_state(p, container)[0]
-            return kind in ("running", "terminated") or st.is_finished(p)
+        def ran(p: Mapping[str, Any]) -> bool:
+            return st.container_state(p, container)[0] in ("running", "terminated")
+
+        def settled(p: Mapping[str, Any]) -> bool:
+            return ran(p) or st.is_finished(p)
 
         def finished(p: Mapping[str, Any]) -> bool:
             return _container_done(p, container)
 
-        while True:
-            pod = await watcher.wait_for(started)
-            if pod is None or (watcher.deleted and not started(pod)):
-                return
-            cursor.new_stream()
-            splitter.reset()
-
-            async def consume() -> None:
-                async for chunk in self.hook.read_pod_logs(
-                    name,
-                    namespace,
-                    container=container,
-                    follow=True,
-                    timestamps=True,
-                    since_time=cursor.since_time(),
-                    read_timeout=None,
-                ):
-                    for line in splitter.feed(chunk):
-                        self._emit(container, line, cursor)
-                for line in splitter.flush():
+        async def consume() -> None:
+            async for chunk in self.hook.read_pod_logs(
+                name,
+                namespace,
+                container=container,
+                follow=True,
+                timestamps=True,
+                since_time=cursor.since_time(),
+                read_timeout=None,
+            ):
+                for line in splitter.feed(chunk):
                     self._emit(container, line, cursor)
 
+        while True:
+            pod = await watcher.wait_for(settled)
+            if pod is None or not ran(pod):
+                return  # the pod ended or was deleted without this container ever running
+            restarts = _restart_count(pod, container)
+            cursor.new_stream()
+            splitter.reset()  # a partial line of a cut stream comes again, whole, in the next one
             consumer = asyncio.create_task(consume())
-            ended = asyncio.create_task(watcher.wait_for(lambda p: finished(p)))
+            ended = asyncio.create_task(watcher.wait_for(finished))
             try:
                 await asyncio.wait({consumer, ended}, return_when=asyncio.FIRST_COMPLETED)
                 if not consumer.done():
@@ -643,8 +655,20 @@ class PodLifecycle:
                     consumer.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await consumer
+            if error is None and not finished(watcher.pod or {}) and not watcher.deleted:
+                # A stream ends when its container does, usually a moment before the watch says so: give the
+                # watch that moment rather than taking the end for a cut and reconnecting.
+                with contextlib.suppress(TimeoutError):
+                    await watcher.wait_for(finished, limit=2.0)
+            current = watcher.pod
+            over = current is None or watcher.deleted or finished(current)
             if error is None:
-                if watcher.pod is None or watcher.deleted or finished(watcher.pod):
+                if over:
+                    for line in splitter.flush():
+                        self._emit(container, line, cursor)
+                    if current is not None and _restart_count(current, container) != restarts:
+                        # The container restarted while this stream read an earlier instance.
+                        await self._read_rest(container, cursor)
                     return
                 # The stream ended but the container runs on: the connection was cut. Resume.
                 self.log.info(
@@ -656,7 +680,10 @@ class PodLifecycle:
             if isinstance(error, NotFoundError):
                 return
             if isinstance(error, BadRequestError):
-                # e.g. "container ... is waiting to start": wait for the next change and try again.
+                if over:
+                    await self._read_rest(container, cursor)
+                    return
+                # e.g. "container ... is waiting to start" (restarting): try again on the next change.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.changes(), timeout=2.0)
                 continue
@@ -671,7 +698,7 @@ class PodLifecycle:
                 cursor.since_time(),
                 delay,
             )
-            if watcher.pod is not None and (watcher.deleted or finished(watcher.pod)):
+            if over:
                 await self._read_rest(container, cursor)
                 return
             await asyncio.sleep(delay)
@@ -768,7 +795,12 @@ class PodLifecycle:
         try:
             if self.watcher is not None and self.watcher.deleted:
                 pass
-            elif cleanup_action(self.settings.on_finish_action, outcome, main_done):
+            elif cleanup_action(
+                self.settings.on_finish_action,
+                outcome,
+                main_done,
+                pod_finished=pod is not None and st.is_finished(pod),
+            ):
                 if not main_done and self.settings.on_finish_action == "keep_pod":
                     self.log.warning(
                         "Deleting pod %s although on_finish_action=keep_pod: its main container had not "
@@ -784,8 +816,14 @@ class PodLifecycle:
                 )
                 deleted = True
             else:
+                running = [
+                    c for c in _container_names(pod) if st.container_state(pod or {}, c)[0] == "running"
+                ]
                 self.log.info(
-                    "Keeping pod %s (on_finish_action=%s)", self.pod_name, self.settings.on_finish_action
+                    "Keeping pod %s (on_finish_action=%s)%s",
+                    self.pod_name,
+                    self.settings.on_finish_action,
+                    f"; its containers {', '.join(running)} still run" if running else "",
                 )
         except Exception as exc:  # cleanup must never replace the task's outcome
             self.log.error("Cleaning up pod %s failed: %s", self.pod_name, exc)
@@ -821,6 +859,17 @@ def _container_done(pod: Mapping[str, Any], name: str) -> bool:
         return False
     restart = (pod.get("spec") or {}).get("restartPolicy") or "Always"
     return restart == "Never" or state.get("exitCode") == 0
+
+
+def _container_names(pod: Mapping[str, Any] | None) -> list[str]:
+    spec = (pod or {}).get("spec") or {}
+    return [
+        str(c.get("name")) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    ]
+
+
+def _restart_count(pod: Mapping[str, Any], name: str) -> int:
+    return int((st.container_status(pod, name) or {}).get("restartCount") or 0)
 
 
 def _same_task_instance(a: TaskIdentity, b: TaskIdentity) -> bool:
