@@ -36,6 +36,7 @@ __all__ = [
     "is_finished",
     "main_container_done",
     "main_container_started",
+    "node_lost",
 ]
 
 Pod = Mapping[str, Any]
@@ -119,6 +120,21 @@ def main_container_started(pod: Pod, main: str) -> bool:
     return _state(container_status(pod, main))[0] in ("running", "terminated")
 
 
+def node_lost(pod: Pod) -> bool:
+    """The pod's node is gone, as real Kubernetes shows it: the taint eviction controller marked the pod for
+    deletion (DisruptionTarget ``DeletionByTaintManager``) after the node became unreachable. No kubelet
+    will report on it again, and the object stays Terminating until the node returns.
+    """
+    if not (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    target = _condition(pod, "DisruptionTarget")
+    return (
+        target is not None
+        and target.get("status") == "True"
+        and target.get("reason") == "DeletionByTaintManager"
+    )
+
+
 def main_container_done(pod: Pod, main: str) -> bool:
     """The main container will not run again: it terminated and the pod will not restart it.
 
@@ -126,7 +142,7 @@ def main_container_done(pod: Pod, main: str) -> bool:
     finished pod) counts. A pod in phase Unknown (its node stopped reporting) counts too: nothing more
     about it can be observed, and waiting for it would hang the task.
     """
-    if is_finished(pod) or phase(pod) == "Unknown":
+    if is_finished(pod) or phase(pod) == "Unknown" or node_lost(pod):
         return True
     kind, state = _state(container_status(pod, main))
     if kind != "terminated":
@@ -563,6 +579,12 @@ def decide(
         return Verdict(
             Outcome.FAILURE, summary, None, failure_record(pod, events, reason="Deleted", deleted=True)
         )
+    if node_lost(pod):
+        target = _condition(pod, "DisruptionTarget") or {}
+        summary = "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager)"
+        if target.get("message"):
+            summary += f": {target['message']}"
+        return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events, reason="NodeLost"))
     if phase(pod) == "Unknown":
         summary = "the pod's node stopped reporting (phase Unknown)"
         if status.get("message"):

@@ -462,8 +462,9 @@ PROGRESS = [
     ("deleted_force", True, False),
     # A lost node (phase Unknown): nothing more can be observed; waiting would hang the task.
     ("node_lost", True, True),
-    # Real Kubernetes keeps the phase Running (see the snapshot): nothing here says it ended.
-    ("node_lost_real", True, False),
+    # Real Kubernetes keeps the phase Running but marks the pod for deletion by the taint manager
+    # (DisruptionTarget DeletionByTaintManager): no kubelet will report again, so it is done.
+    ("node_lost_real", True, True),
 ]
 
 
@@ -819,6 +820,13 @@ def test_record_of_a_lost_node() -> None:
     record = failure_record(snap.pod, snap.events)
     assert record.phase == "Running"
     assert record.warnings == ("NodeNotReady: Node is not ready (from node-controller)",)
+    verdict = decide(snap.pod, main="base", events=snap.events)
+    assert verdict.outcome is Outcome.FAILURE
+    assert verdict.summary.startswith(
+        "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager)"
+    )
+    assert verdict.record is not None
+    assert verdict.record.reason == "NodeLost"
 
 
 def test_startup_failure_record_has_the_pull_errors() -> None:
