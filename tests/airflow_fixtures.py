@@ -3,6 +3,7 @@ for tests that run tasks the way a worker does, an Airflow API server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -48,6 +49,15 @@ def airflow_db() -> Path:
     return db
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, however it dies (Linux)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,6 +79,7 @@ def airflow_api_server(airflow_db: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
         deadline = time.monotonic() + 120

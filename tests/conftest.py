@@ -23,3 +23,10 @@ os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
 os.environ.pop("KUBECONFIG", None)
 
 pytest_plugins = ["tests.airflow_fixtures", "tests.dag_runner"]
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Remove this session's throw-away AIRFLOW_HOME."""
+    import shutil
+
+    shutil.rmtree(_home, ignore_errors=True)

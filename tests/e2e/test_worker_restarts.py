@@ -1,0 +1,138 @@
+"""Tasks run as on a worker (LocalExecutor: supervisor + task process, real API server): a worker killed in
+the middle of a task, a retry, a kill. Assertions: the pods in the cluster, the task log files, the states."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.operators.kpo import WhenPod, dag_source, running, task_pods
+
+pytestmark = pytest.mark.usefixtures("local_cluster_connection")
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def task_process_pids() -> list[int]:
+    """Task processes of this machine: Airflow titles them ``airflow worker -- <task instance id>``.
+
+    (Not the executor's own ``airflow worker -- LocalExecutor...`` processes: killing those too would be a
+    whole worker machine dying, which only the scheduler's heartbeat timeout detects, after minutes.)
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("airflow worker -- ") and UUID.match(
+            title.removeprefix("airflow worker -- ").strip()
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def signal_task_process(sig: int) -> list[int]:
+    pids = task_process_pids()
+    for pid in pids:
+        os.kill(pid, sig)
+    return pids
+
+
+def test_worker_killed_mid_run_the_retry_adopts_the_running_pod(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    cluster.reset_stats()
+    killed: list[int] = []
+    with WhenPod(
+        cluster, running(), lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))
+    ) as fault:
+        result = run_dag(
+            dag_source(
+                "worker_killed",
+                """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 8; echo finished"],
+                retries=1, retry_delay=datetime.timedelta(seconds=0)""",
+            ),
+            use_executor=True,
+        )
+    assert fault.fired.is_set()
+    assert killed, "no task process was found to kill"
+    assert result.task_states == {"task": "success"}
+    assert result.tries["task"] == 2
+    # The pod of try 1 finished the work: no second pod was ever created.
+    assert cluster.stats()["create pods"] == 1
+    assert "Adopting pod task-" in result.log
+    assert "of try 1, still Running, instead of creating another one" in result.log
+    assert "[base] finished" in result.log
+    assert cluster.pods() == []
+
+
+def test_kill_deletes_the_pod(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    signalled: list[int] = []
+    with WhenPod(
+        cluster, running(), lambda c, p: signalled.extend(signal_task_process(signal.SIGTERM))
+    ) as fault:
+        result = run_dag(
+            dag_source("killed", """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 60"]"""),
+            use_executor=True,
+        )
+    assert fault.fired.is_set()
+    assert signalled
+    assert result.task_states == {"task": "failed"}
+    assert "Task killed; deleted pod default/task-" in result.log
+    for _ in range(100):
+        if not cluster.pods():
+            break
+        time.sleep(0.1)
+    assert cluster.pods() == []
+
+
+def test_kill_with_on_kill_action_keep_pod_leaves_the_pod(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+
+    def kill_like_a_supervisor(c, pod):
+        signal_task_process(signal.SIGTERM)
+        time.sleep(1.0)
+        signal_task_process(signal.SIGKILL)
+
+    with WhenPod(cluster, running(), kill_like_a_supervisor) as fault:
+        result = run_dag(
+            dag_source(
+                "killed_keep",
+                """image="busybox:1.36", cmds=["sh", "-c", "sleep 60"], on_kill_action="keep_pod" """,
+            ),
+            use_executor=True,
+        )
+    assert fault.fired.is_set()
+    assert result.task_states == {"task": "failed"}
+    assert "Task killed; keeping pod default/task-" in result.log
+    kept = task_pods(cluster)
+    assert len(kept) == 1
+    assert kept[0]["status"]["phase"] == "Running"
+    cluster.delete_pod("default", kept[0]["metadata"]["name"], grace_period_seconds=0)
+
+
+def test_retry_after_a_finished_pod_starts_a_fresh_one(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    cluster.reset_stats()
+    result = run_dag(
+        dag_source(
+            "retry_fresh",
+            """image="busybox:1.36", cmds=["sh", "-c", 'echo try $0; [ "$0" -ge 2 ]'], arguments=["{{ ti.try_number }}"],
+            on_finish_action="keep_pod", retries=1, retry_delay=datetime.timedelta(seconds=0)""",
+        )
+    )
+    assert result.task_states == {"task": "success"}
+    assert result.tries["task"] == 2
+    assert cluster.stats()["create pods"] == 2
+    pods = sorted(task_pods(cluster), key=lambda p: p["metadata"]["labels"]["try_number"])
+    assert [p["metadata"]["labels"]["try_number"] for p in pods] == ["1", "2"]
+    assert [p["status"]["phase"] for p in pods] == ["Failed", "Succeeded"]
+    assert "Adopting" not in result.log
