@@ -46,9 +46,18 @@ def signal_task_process(sig: int) -> list[int]:
     return pids
 
 
+def reset_stats(cluster) -> None:
+    if hasattr(cluster, "reset_stats"):  # the local cluster counts API requests; a real one does not
+        cluster.reset_stats()
+
+
+def created_pods(cluster) -> int | None:
+    return cluster.stats()["create pods"] if hasattr(cluster, "stats") else None
+
+
 def test_worker_killed_mid_run_the_retry_adopts_the_running_pod(local_cluster_connection, run_dag):
     cluster = local_cluster_connection
-    cluster.reset_stats()
+    reset_stats(cluster)
     killed: list[int] = []
     with WhenPod(
         cluster, running(), lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))
@@ -66,7 +75,7 @@ def test_worker_killed_mid_run_the_retry_adopts_the_running_pod(local_cluster_co
     assert result.task_states == {"task": "success"}
     assert result.tries["task"] == 2
     # The pod of try 1 finished the work: no second pod was ever created.
-    assert cluster.stats()["create pods"] == 1
+    assert created_pods(cluster) in (1, None)
     assert "Adopting pod task-" in result.log
     assert "of try 1, still Running, instead of creating another one" in result.log
     assert "[base] finished" in result.log
@@ -121,7 +130,7 @@ def test_kill_with_on_kill_action_keep_pod_leaves_the_pod(local_cluster_connecti
 
 def test_retry_after_a_finished_pod_starts_a_fresh_one(local_cluster_connection, run_dag):
     cluster = local_cluster_connection
-    cluster.reset_stats()
+    reset_stats(cluster)
     result = run_dag(
         dag_source(
             "retry_fresh",
@@ -131,7 +140,7 @@ def test_retry_after_a_finished_pod_starts_a_fresh_one(local_cluster_connection,
     )
     assert result.task_states == {"task": "success"}
     assert result.tries["task"] == 2
-    assert cluster.stats()["create pods"] == 2
+    assert created_pods(cluster) in (2, None)
     pods = sorted(task_pods(cluster), key=lambda p: p["metadata"]["labels"]["try_number"])
     assert [p["metadata"]["labels"]["try_number"] for p in pods] == ["1", "2"]
     assert [p["status"]["phase"] for p in pods] == ["Failed", "Succeeded"]
