@@ -58,6 +58,14 @@ class ApiRequest:
         return None if self.body is None else json.dumps(self.body).encode()
 
 
+def request_headers(request: ApiRequest, user_agent: str) -> dict[str, str]:
+    """Headers of a request, before authentication."""
+    headers = {"Accept": "application/json", "User-Agent": user_agent}
+    if request.body is not None:
+        headers["Content-Type"] = request.content_type
+    return headers
+
+
 def _q(value: str) -> str:
     return quote(value, safe="")
 

@@ -169,9 +169,7 @@ class KubernetesHook(_HookBase):
 
     def _headers(self, request: ApiRequest) -> dict[str, str]:
         configuration = self.api_client.configuration
-        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
-        if request.body is not None:
-            headers["Content-Type"] = request.content_type
+        headers = api.request_headers(request, _USER_AGENT)
         token = configuration.get_api_key_with_prefix("BearerToken")
         if token:
             headers["Authorization"] = token
@@ -226,6 +224,12 @@ class KubernetesHook(_HookBase):
         finally:
             response.release_conn()
 
+    def _watch(self, request: ApiRequest) -> Iterator[WatchEvent]:
+        decoder = WatchDecoder(request)
+        for chunk in self._stream(request):
+            yield from decoder.feed(chunk)
+        yield from decoder.close()
+
     # -- pod operations ----------------------------------------------------------------------------------
 
     def create_pod(self, pod: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -265,10 +269,7 @@ class KubernetesHook(_HookBase):
             field_selector=field_selector,
             timeout_seconds=timeout_seconds,
         )
-        decoder = WatchDecoder(request)
-        for chunk in self._stream(request):
-            yield from decoder.feed(chunk)
-        yield from decoder.close()
+        return self._watch(request)
 
     def delete_pod(
         self, name: str, namespace: str, *, grace_period_seconds: int | None = None
@@ -318,10 +319,7 @@ class KubernetesHook(_HookBase):
         request = api.watch_pod_events(
             name, namespace, resource_version=resource_version, uid=uid, timeout_seconds=timeout_seconds
         )
-        decoder = WatchDecoder(request)
-        for chunk in self._stream(request):
-            yield from decoder.feed(chunk)
-        yield from decoder.close()
+        return self._watch(request)
 
     def exec_in_pod(
         self,
@@ -452,9 +450,7 @@ class AsyncKubernetesHook(_HookBase):
 
     async def _headers(self, client: Any, request: ApiRequest) -> dict[str, str]:
         configuration = client.configuration
-        headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
-        if request.body is not None:
-            headers["Content-Type"] = request.content_type
+        headers = api.request_headers(request, _USER_AGENT)
         token = await configuration.get_api_key_with_prefix("BearerToken")
         if token:
             headers["Authorization"] = token
@@ -526,6 +522,14 @@ class AsyncKubernetesHook(_HookBase):
         finally:
             response.close()
 
+    async def _watch(self, request: ApiRequest) -> AsyncIterator[WatchEvent]:
+        decoder = WatchDecoder(request)
+        async for chunk in self._stream(request):
+            for event in decoder.feed(chunk):
+                yield event
+        for event in decoder.close():
+            yield event
+
     # -- pod operations ----------------------------------------------------------------------------------
 
     async def create_pod(self, pod: Mapping[str, Any] | Any) -> dict[str, Any]:
@@ -544,7 +548,7 @@ class AsyncKubernetesHook(_HookBase):
         )
         return _object_list(data)
 
-    async def watch_pods(
+    def watch_pods(
         self,
         namespace: str,
         *,
@@ -560,12 +564,7 @@ class AsyncKubernetesHook(_HookBase):
             field_selector=field_selector,
             timeout_seconds=timeout_seconds,
         )
-        decoder = WatchDecoder(request)
-        async for chunk in self._stream(request):
-            for event in decoder.feed(chunk):
-                yield event
-        for event in decoder.close():
-            yield event
+        return self._watch(request)
 
     async def delete_pod(
         self, name: str, namespace: str, *, grace_period_seconds: int | None = None
@@ -600,7 +599,7 @@ class AsyncKubernetesHook(_HookBase):
     async def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> ObjectList:
         return _object_list(await self._call(api.list_pod_events(name, namespace, uid=uid)))
 
-    async def watch_pod_events(
+    def watch_pod_events(
         self,
         name: str,
         namespace: str,
@@ -612,12 +611,7 @@ class AsyncKubernetesHook(_HookBase):
         request = api.watch_pod_events(
             name, namespace, resource_version=resource_version, uid=uid, timeout_seconds=timeout_seconds
         )
-        decoder = WatchDecoder(request)
-        async for chunk in self._stream(request):
-            for event in decoder.feed(chunk):
-                yield event
-        for event in decoder.close():
-            yield event
+        return self._watch(request)
 
     async def exec_in_pod(
         self,
