@@ -199,7 +199,9 @@ class LogCursor:
         return True
 
 
-_LEVEL = re.compile(r"^\s*\[?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?\s*[:\-]?\s", re.IGNORECASE)
+#: A level word at the start of a line, followed by a separator: ``ERROR: x``, ``[warn] x``, ``INFO - x``, and
+#: Python's default format ``ERROR:root:x``; not ``ERRORS found``.
+_LEVEL = re.compile(r"^\s*\[?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?:\s*[:\-]|\s)", re.IGNORECASE)
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,

@@ -116,8 +116,14 @@ def _state(status: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any]]:
 
 
 def main_container_started(pod: Pod, main: str) -> bool:
-    """The main container is running or has run (a terminated state counts: it did start or fail)."""
-    return _state(container_status(pod, main))[0] in ("running", "terminated")
+    """The main container is running or has run: a terminated state counts (it did start or fail), and so
+    does a container waiting to be restarted (``restartPolicy: OnFailure`` crash loop) after a first run."""
+    status = container_status(pod, main)
+    if _state(status)[0] in ("running", "terminated"):
+        return True
+    return bool((status or {}).get("restartCount")) or bool(
+        ((status or {}).get("lastState") or {}).get("terminated")
+    )
 
 
 def node_lost(pod: Pod) -> bool:
@@ -469,7 +475,7 @@ def failure_record(
     return FailureRecord(
         pod=str(meta.get("name") or ""),
         namespace=str(meta.get("namespace") or ""),
-        phase=phase(pod) if not deleted else f"{phase(pod)}",
+        phase=phase(pod),
         reason=reason or str(status.get("reason") or ""),
         message=message or str(status.get("message") or ""),
         node=str((pod.get("spec") or {}).get("nodeName") or ""),
