@@ -171,6 +171,7 @@ class PodWatcher:
         self.poll_interval = poll_interval
         self.pod: dict[str, Any] | None = None
         self.deleted = False
+        self.error: Exception | None = None
         self._changed = asyncio.Condition()
 
     async def _update(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
@@ -187,6 +188,17 @@ class PodWatcher:
             self._changed.notify_all()
 
     async def run(self) -> None:
+        """Watch until the pod is deleted; an error that is not transient ends the watch and is raised to
+        everyone waiting on the pod (rather than leaving them waiting for a change that cannot come)."""
+        try:
+            await self._run()
+        except Exception as exc:
+            async with self._changed:
+                self.error = exc
+                self._changed.notify_all()
+            raise
+
+    async def _run(self) -> None:
         selector = f"metadata.name={self.name}"
         resource_version: str | None = None
         failures = 0
@@ -254,6 +266,8 @@ class PodWatcher:
         async def wait() -> dict[str, Any] | None:
             async with self._changed:
                 while True:
+                    if self.error is not None:
+                        raise self.error
                     if self.pod is not None and (self.deleted or predicate(self.pod)):
                         return self.pod
                     if self.deleted:
@@ -264,10 +278,13 @@ class PodWatcher:
             return await wait()
         return await asyncio.wait_for(wait(), limit)
 
-    async def changes(self) -> Any:
-        """Wait for the next change (or deletion)."""
+    async def changes(self) -> None:
+        """Wait for the next change (or deletion); raises the watch's error if it ended on one."""
         async with self._changed:
-            await self._changed.wait()
+            if self.error is None:
+                await self._changed.wait()
+            if self.error is not None:
+                raise self.error
 
 
 class _Events:

@@ -312,3 +312,34 @@ def test_upstream_style_callbacks_are_called_in_order(run_dag):
     assert "callback progress base: one" in result.log
     assert "callback progress base: two" in result.log
     assert "callback on_pod_manifest_created V1Pod sync" in result.log
+
+
+# -- RBAC ------------------------------------------------------------------------------------------------
+
+
+def test_without_watch_permission_the_pod_is_read_periodically(local_cluster_connection, run_dag):
+    local_cluster_connection.forbid("watch", "pods")
+    result = run_dag(
+        dag_source("no_watch_rbac", """image="busybox:1.36", cmds=["sh", "-c", "sleep 1; echo done"]""")
+    )
+    assert result.task_states == {"task": "success"}
+    assert "Cannot watch pods" in result.log
+    assert "needs RBAC verb 'watch' on 'pods'" in result.log
+    assert "[base] done" in result.log
+
+
+def test_an_rbac_error_while_watching_fails_the_task_instead_of_hanging(local_cluster_connection, run_dag):
+    local_cluster_connection.forbid("watch", "pods")
+    local_cluster_connection.forbid("get", "pods")
+    result = run_dag(
+        dag_source(
+            "no_get_rbac",
+            """image="busybox:1.36", cmds=["sh", "-c", "sleep 30"], execution_timeout=datetime.timedelta(seconds=90),
+            termination_grace_period=1""",
+        )
+    )
+    assert result.task_states == {"task": "failed"}
+    assert "403 Forbidden" in result.log
+    assert "needs RBAC verb 'get' on 'pods'" in result.log
+    assert "Timeout" not in result.log
+    wait_until_gone(local_cluster_connection)
