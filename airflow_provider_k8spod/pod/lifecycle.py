@@ -99,6 +99,8 @@ class LifecycleSettings:
     watch_timeout: int = 3600
     #: Interval of the status line while waiting for the start (it is also logged on every change).
     status_interval: float = 30.0
+    #: How long to wait, after the main container ended, for the pod's final phase (and its reason).
+    settle_timeout: float = 5.0
 
 
 class LifecycleObserver(Protocol):
@@ -472,6 +474,7 @@ class PodLifecycle:
                     xcom = await self._read_xcom(watcher)
                 except XComResultError as exc:
                     xcom_error = exc
+            await self._settle(watcher)
             final = watcher.pod or final
             await events.refresh()
             verdict = st.decide(
@@ -798,6 +801,23 @@ class PodLifecycle:
             self.log.warning(
                 "Could not stop the %s container (%s); the pod is cleaned up anyway", XCOM_SIDECAR_NAME, exc
             )
+
+    async def _settle(self, watcher: PodWatcher) -> None:
+        """Give the pod a moment to reach its final phase once the main container has ended.
+
+        Why a pod stopped (Evicted, DeadlineExceeded) can arrive in a status update after the containers'
+        states; deciding on the earlier one would lose it. Not done when other regular containers still run
+        (a sidecar that keeps the pod Running would only delay the task).
+        """
+        pod = watcher.pod
+        if pod is None or watcher.deleted or st.is_finished(pod):
+            return
+        spec = pod.get("spec") or {}
+        others = [str(c.get("name")) for c in spec.get("containers") or [] if c.get("name") != self.main]
+        if any(st.container_state(pod, name)[0] == "running" for name in others):
+            return
+        with contextlib.suppress(TimeoutError):
+            await watcher.wait_for(st.is_finished, limit=self.settings.settle_timeout)
 
     # -- cleanup -----------------------------------------------------------------------------------------
 
