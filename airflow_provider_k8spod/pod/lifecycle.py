@@ -163,15 +163,17 @@ class PodWatcher:
         namespace: str,
         *,
         log: Any,
-        uid: str | None = None,
+        initial: Mapping[str, Any] | None = None,
         watch_timeout: int = 3600,
         poll_interval: float = 2.0,
     ) -> None:
         self.hook, self.name, self.namespace, self.log = hook, name, namespace, log
-        self.uid = uid
+        self.uid = (initial or {}).get("metadata", {}).get("uid")
         self.watch_timeout = watch_timeout
         self.poll_interval = poll_interval
-        self.pod: dict[str, Any] | None = None
+        #: The latest version seen; starts as the version the pod was created (or found) with, so a pod
+        #: deleted before the first list still has a last known state.
+        self.pod: dict[str, Any] | None = dict(initial) if initial is not None else None
         self.deleted = False
         self.error: Exception | None = None
         self._changed = asyncio.Condition()
@@ -445,7 +447,7 @@ class PodLifecycle:
             self.pod_name,
             self.namespace,
             log=self.log,
-            uid=meta.get("uid"),
+            initial=pod,
             watch_timeout=self.settings.watch_timeout,
         )
         events = _Events(

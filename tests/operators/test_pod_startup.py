@@ -168,3 +168,17 @@ def test_pod_deleted_before_it_started(local_cluster_connection, run_dag):
     assert injector.fired.is_set()
     assert result.task_states == {"task": "failed"}
     assert "was deleted before its main container 'base' started" in result.log
+
+
+def test_pod_deleted_right_after_creation(local_cluster_connection, run_dag):
+    from tests.operators.kpo import WhenPod
+
+    with WhenPod(
+        local_cluster_connection,
+        lambda pod: True,
+        lambda cluster, pod: cluster.delete_pod("default", pod["metadata"]["name"], grace_period_seconds=0),
+    ) as injector:
+        result = run_dag(dag_source("deleted_at_once", """image="busybox:1.36", cmds=["sleep", "30"]"""))
+    assert injector.fired.is_set()
+    assert result.task_states == {"task": "failed"}
+    assert "was deleted" in result.log
