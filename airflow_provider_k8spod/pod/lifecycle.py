@@ -586,7 +586,7 @@ class PodLifecycle:
         finishing = []
         stopped = []
         for name, task in self._followers.items():
-            if watcher.deleted or _container_done(pod, name):
+            if watcher.deleted or st.main_container_done(pod, name):
                 finishing.append(task)
             else:
                 task.cancel()
@@ -627,7 +627,7 @@ class PodLifecycle:
             return ran(p) or st.is_finished(p)
 
         def finished(p: Mapping[str, Any]) -> bool:
-            return _container_done(p, container)
+            return st.main_container_done(p, container)
 
         async def consume() -> None:
             async for chunk in self.hook.read_pod_logs(
@@ -888,16 +888,6 @@ def _is_live(pod: Mapping[str, Any]) -> bool:
     """Pending or running and not being deleted: a pod that can still produce this task's result."""
     meta = pod.get("metadata") or {}
     return not st.is_finished(pod) and st.phase(pod) != "Unknown" and not meta.get("deletionTimestamp")
-
-
-def _container_done(pod: Mapping[str, Any], name: str) -> bool:
-    if st.is_finished(pod):
-        return True
-    kind, state = st.container_state(pod, name)
-    if kind != "terminated":
-        return False
-    restart = (pod.get("spec") or {}).get("restartPolicy") or "Always"
-    return restart == "Never" or state.get("exitCode") == 0
 
 
 def _container_names(pod: Mapping[str, Any] | None) -> list[str]:

@@ -142,7 +142,8 @@ def node_lost(pod: Pod) -> bool:
 
 
 def main_container_done(pod: Pod, main: str) -> bool:
-    """The main container will not run again: it terminated and the pod will not restart it.
+    """The container ``main`` will not run again: it terminated and the pod will not restart it (used for
+    any container whose end matters: the main one for the task, each followed one for its logs).
 
     With ``restartPolicy: OnFailure`` a failed container is restarted, so only a successful exit (or a
     finished pod) counts. A pod in phase Unknown (its node stopped reporting) counts too: nothing more
