@@ -214,16 +214,15 @@ class ContainerProcess:
             os.kill(pid, sig)
 
     def kill(self) -> None:
-        if self.mode == "namespaces":
-            pid1 = self.init_pid()
-            if pid1 is not None:
-                # The supervising shell then exits with 137, the container's exit code.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid1, signal.SIGKILL)
-            else:
-                # Still starting: the parent-death signal takes the init down with the supervisor.
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
+        """SIGKILL the container. In namespaces mode that is its PID 1: the PID namespace goes down with
+        it and the supervising shell reaps it and exits with 137. Before the init has recorded its PID it
+        may not have armed its parent-death signal yet either, so the supervisor's whole process group is
+        killed: killing the supervisor alone would orphan the command, still holding the output pipes
+        (seen as a pod that never terminated after a delete at the moment it started)."""
+        pid1 = self.init_pid() if self.mode == "namespaces" else None
+        if pid1 is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid1, signal.SIGKILL)
         else:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -236,10 +235,9 @@ class ContainerProcess:
     async def wait(self) -> int:
         """Wait for the exit and for the output to be drained; return the container exit code."""
         returncode = await self.proc.wait()
-        if self.mode == "process":
-            # Orphans of the command die with it, as with PID 1 in a container.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        # Orphans of the command die with it, as with PID 1 in a container.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         for proc in list(self.exec_procs):
             if self.mode == "process":
                 with contextlib.suppress(ProcessLookupError):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import kubernetes
 import pytest
@@ -13,8 +19,13 @@ from kubernetes.stream import stream
 
 from airflow_provider_k8spod.testing import LocalCluster
 from airflow_provider_k8spod.testing.runtime import (
+    DEFAULT_PATH,
     ExecutableNotFound,
+    LaunchSpec,
+    Mode,
     Mount,
+    Runtime,
+    choose_mode,
     exit_code_of,
     map_path,
     resolve_executable,
@@ -131,3 +142,57 @@ def test_process_mode_sigterm_reaches_plain_commands(
             watch.stop()
     assert final is not None
     assert final.status.container_statuses[0].state.terminated.exit_code == 143
+
+
+def _processes_with_argument(token: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if token.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("mode", ["namespaces", "process"])
+def test_a_container_killed_while_it_starts_leaves_nothing_running(mode: str, tmp_path: Path) -> None:
+    """A delete can arrive the moment a container was launched, before its init recorded a PID or
+    armed its parent-death signal. The kill must still reach the command: otherwise the orphan keeps
+    the output pipes open and the pod never terminates."""
+    if mode == "namespaces" and choose_mode("auto") != "namespaces":
+        pytest.skip("no mount/PID namespaces on this machine")
+    runtime = Runtime(cast(Mode, mode), sys.executable)
+    token = f"{uuid.uuid4().int % 10**6 + 10**7}"  # a sleep length no other process uses
+
+    async def main() -> tuple[list[int], list[int]]:
+        hung: list[int] = []
+        unfinished = []
+        for index in range(30):
+            instance = tmp_path / str(index)
+            spec = LaunchSpec(
+                "/bin/sleep", ["sleep", token], {"PATH": DEFAULT_PATH}, "/", [], "c", str(instance)
+            )
+            process = await runtime.start(spec, lambda stream, chunk: None, lambda stream: None)
+            await asyncio.sleep((0.0, 0.001, 0.003)[index % 3])
+            process.kill()
+            waiter = asyncio.ensure_future(process.wait())
+            await asyncio.wait({waiter}, timeout=2)
+            if not waiter.done():
+                hung.append(index)
+                unfinished.append(waiter)
+        leftovers = _processes_with_argument(token)
+        for pid in leftovers:  # clean up after a failure, so the loop can close
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=10)
+        return hung, leftovers
+
+    hung, leftovers = asyncio.run(main())
+    assert hung == []
+    assert leftovers == []
