@@ -29,6 +29,36 @@ class EventRecorder:
             involved["fieldPath"] = field_path
         return involved
 
+    def _repeat(self, key: tuple[str, ...]) -> JSON | None:
+        """A copy of the stored event that ``key`` aggregates into, if it still exists."""
+        existing_key = self._index.get(key)
+        if existing_key is None:
+            return None
+        existing = self.store.get("events", *existing_key)
+        return copy.deepcopy(existing) if existing is not None else None
+
+    def _create(
+        self, key: tuple[str, ...], obj: JSON, field_path: str | None, ts: int, created: str, fields: JSON
+    ) -> JSON:
+        """Store a new event named ``<object>.<ts in hex>`` (as client-go names them) and index it."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace", "default")
+        name = f"{meta.get('name', 'unknown')}.{ts:x}"
+        event: JSON = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": new_uid(),
+                "creationTimestamp": created,
+            },
+            "involvedObject": self._involved(obj, field_path),
+            **fields,
+        }
+        self._index[key] = (namespace, name)
+        return self.store.create("events", event)
+
     def kubelet(
         self,
         obj: JSON,
@@ -44,39 +74,30 @@ class EventRecorder:
         namespace = meta.get("namespace", "default")
         key = (namespace, meta.get("uid", ""), field_path or "", reason, message, "kubelet", event_type)
         timestamp = rfc3339()
-        existing_key = self._index.get(key)
-        if existing_key is not None:
-            existing = self.store.get("events", *existing_key)
-            if existing is not None:
-                updated = copy.deepcopy(existing)
-                updated["count"] = int(updated.get("count") or 1) + 1
-                updated["lastTimestamp"] = timestamp
-                return self.store.update("events", updated)
-        ts = now_ns()
-        name = f"{meta.get('name', 'unknown')}.{ts:x}"
-        event: JSON = {
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "uid": new_uid(),
-                "creationTimestamp": timestamp,
+        repeat = self._repeat(key)
+        if repeat is not None:
+            repeat["count"] = int(repeat.get("count") or 1) + 1
+            repeat["lastTimestamp"] = timestamp
+            return self.store.update("events", repeat)
+        return self._create(
+            key,
+            obj,
+            field_path,
+            now_ns(),
+            timestamp,
+            {
+                "reason": reason,
+                "message": message,
+                "source": {"component": "kubelet", "host": node},
+                "firstTimestamp": timestamp,
+                "lastTimestamp": timestamp,
+                "count": 1,
+                "type": event_type,
+                "eventTime": None,
+                "reportingComponent": "kubelet",
+                "reportingInstance": node,
             },
-            "involvedObject": self._involved(obj, field_path),
-            "reason": reason,
-            "message": message,
-            "source": {"component": "kubelet", "host": node},
-            "firstTimestamp": timestamp,
-            "lastTimestamp": timestamp,
-            "count": 1,
-            "type": event_type,
-            "eventTime": None,
-            "reportingComponent": "kubelet",
-            "reportingInstance": node,
-        }
-        self._index[key] = (namespace, name)
-        return self.store.create("events", event)
+        )
 
     def scheduler(self, obj: JSON, event_type: str, reason: str, message: str, action: str) -> JSON:
         """An event from the scheduler. The scheduler uses the events.k8s.io API, so in core/v1 it shows
@@ -84,42 +105,31 @@ class EventRecorder:
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace", "default")
         key = (namespace, meta.get("uid", ""), "", reason, message, "default-scheduler", event_type)
-        existing_key = self._index.get(key)
-        if existing_key is not None:
-            existing = self.store.get("events", *existing_key)
-            if existing is not None:
-                updated = copy.deepcopy(existing)
-                series = updated.get("series") or {"count": 1}
-                updated["series"] = {
-                    "count": int(series.get("count", 1)) + 1,
-                    "lastObservedTime": rfc3339_micro(),
-                }
-                return self.store.update("events", updated)
+        repeat = self._repeat(key)
+        if repeat is not None:
+            series = repeat.get("series") or {"count": 1}
+            repeat["series"] = {"count": int(series.get("count", 1)) + 1, "lastObservedTime": rfc3339_micro()}
+            return self.store.update("events", repeat)
         ts = now_ns()
-        name = f"{meta.get('name', 'unknown')}.{ts:x}"
-        event: JSON = {
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "uid": new_uid(),
-                "creationTimestamp": rfc3339(),
+        return self._create(
+            key,
+            obj,
+            None,
+            ts,
+            rfc3339(),
+            {
+                "reason": reason,
+                "message": message,
+                "source": {},
+                "firstTimestamp": None,
+                "lastTimestamp": None,
+                "type": event_type,
+                "eventTime": rfc3339_micro(ts),
+                "action": action,
+                "reportingComponent": "default-scheduler",
+                "reportingInstance": "default-scheduler-local",
             },
-            "involvedObject": self._involved(obj, None),
-            "reason": reason,
-            "message": message,
-            "source": {},
-            "firstTimestamp": None,
-            "lastTimestamp": None,
-            "type": event_type,
-            "eventTime": rfc3339_micro(ts),
-            "action": action,
-            "reportingComponent": "default-scheduler",
-            "reportingInstance": "default-scheduler-local",
-        }
-        self._index[key] = (namespace, name)
-        return self.store.create("events", event)
+        )
 
     def forget(self, namespace: str, name: str) -> None:
         for key, value in list(self._index.items()):
