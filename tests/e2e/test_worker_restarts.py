@@ -7,11 +7,11 @@ import os
 import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.operators.kpo import WhenPod, dag_source, running, task_pods
+from tests.testing._helpers import process_argvs
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection")
 
@@ -25,17 +25,12 @@ def task_process_pids() -> list[int]:
     whole worker machine dying, which only the scheduler's heartbeat timeout detects, after minutes.)
     """
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    for pid, argv in process_argvs():
+        title = " ".join(argv)
         if title.startswith("airflow worker -- ") and UUID.match(
             title.removeprefix("airflow worker -- ").strip()
         ):
-            found.append(int(entry.name))
+            found.append(pid)
     return found
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_k8spod.testing import LocalCluster
@@ -117,3 +118,16 @@ def release(core: Any, namespace: str, name: str) -> None:
         stdin=False,
         tty=False,
     )
+
+
+def process_argvs() -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of every process on this machine that can still be read."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        text = raw.rstrip(b"\0").decode(errors="replace")
+        yield int(entry.name), text.split("\0") if text else []

@@ -30,7 +30,7 @@ from airflow_provider_k8spod.testing.runtime import (
     map_path,
     resolve_executable,
 )
-from tests.testing._helpers import container_status, pod_manifest
+from tests.testing._helpers import container_status, pod_manifest, process_argvs
 from tests.testing.conftest import FAST
 
 pytestmark = pytest.mark.timeout(120)
@@ -144,21 +144,6 @@ def test_process_mode_sigterm_reaches_plain_commands(
     assert final.status.container_statuses[0].state.terminated.exit_code == 143
 
 
-def _processes_with_argument(token: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                argv = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if token.encode() in argv:
-            found.append(int(entry))
-    return found
-
-
 @pytest.mark.parametrize("mode", ["namespaces", "process"])
 def test_a_container_killed_while_it_starts_leaves_nothing_running(mode: str, tmp_path: Path) -> None:
     """A delete can arrive the moment a container was launched, before its init recorded a PID or
@@ -185,7 +170,7 @@ def test_a_container_killed_while_it_starts_leaves_nothing_running(mode: str, tm
             if not waiter.done():
                 hung.append(index)
                 unfinished.append(waiter)
-        leftovers = _processes_with_argument(token)
+        leftovers = [pid for pid, argv in process_argvs() if token in argv]
         for pid in leftovers:  # clean up after a failure, so the loop can close
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
