@@ -13,8 +13,7 @@ INTEGRATION = "Kubernetes Pods (k8spod)"
 
 HOOK_MODULES = ["airflow_provider_k8spod.hooks.kubernetes"]
 OPERATOR_MODULES = ["airflow_provider_k8spod.operators.pod"]
-#: Trigger modules are listed here once they exist (a listed module that does not import breaks the UI).
-TRIGGER_MODULES: list[str] = []
+TRIGGER_MODULES = ["airflow_provider_k8spod.triggers.pod"]
 
 _SCHEMA_TYPES = {"bool": "boolean", "str": "string", "secret": "string", "json": "string"}
 

@@ -220,14 +220,17 @@ def pod_logs(
     )
 
 
-def _event_selector(name: str, uid: str | None) -> str:
-    selector = f"involvedObject.kind=Pod,involvedObject.name={name}"
+def _event_selector(name: str | None, uid: str | None) -> str:
+    """Events of the pod ``name`` (``None``: of every pod in the namespace)."""
+    selector = "involvedObject.kind=Pod"
+    if name is not None:
+        selector += f",involvedObject.name={name}"
     if uid:
         selector += f",involvedObject.uid={uid}"
     return selector
 
 
-def list_pod_events(name: str, namespace: str, *, uid: str | None = None) -> ApiRequest:
+def list_pod_events(name: str | None, namespace: str, *, uid: str | None = None) -> ApiRequest:
     return ApiRequest(
         "list",
         "events",
@@ -239,7 +242,7 @@ def list_pod_events(name: str, namespace: str, *, uid: str | None = None) -> Api
 
 
 def watch_pod_events(
-    name: str,
+    name: str | None,
     namespace: str,
     *,
     resource_version: str,

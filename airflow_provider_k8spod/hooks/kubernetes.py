@@ -303,13 +303,13 @@ class KubernetesHook(_HookBase):
         since_seconds, tail_lines, limit_bytes, previous, read_timeout."""
         return self._stream(api.pod_logs(name, namespace, **options))
 
-    def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> ObjectList:
+    def list_pod_events(self, name: str | None, namespace: str, *, uid: str | None = None) -> ObjectList:
         """The Events of a pod (its ``resource_version`` is where :meth:`watch_pod_events` continues)."""
         return _object_list(self._call(api.list_pod_events(name, namespace, uid=uid)))
 
     def watch_pod_events(
         self,
-        name: str,
+        name: str | None,
         namespace: str,
         *,
         resource_version: str,
@@ -596,12 +596,14 @@ class AsyncKubernetesHook(_HookBase):
         """Raw log bytes as they arrive; same options as :meth:`KubernetesHook.read_pod_logs`."""
         return self._stream(api.pod_logs(name, namespace, **options))
 
-    async def list_pod_events(self, name: str, namespace: str, *, uid: str | None = None) -> ObjectList:
+    async def list_pod_events(
+        self, name: str | None, namespace: str, *, uid: str | None = None
+    ) -> ObjectList:
         return _object_list(await self._call(api.list_pod_events(name, namespace, uid=uid)))
 
     def watch_pod_events(
         self,
-        name: str,
+        name: str | None,
         namespace: str,
         *,
         resource_version: str,

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,11 +39,13 @@ from airflow_provider_k8spod.exceptions import (
     KubernetesApiError,
     NotFoundError,
     PodAdoptionError,
-    PodStartupError,
     XComResultError,
 )
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
+    ANNOTATION_PREFIX,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
     TaskIdentity,
     pod_task_identity,
     pod_try_number,
@@ -62,10 +66,14 @@ __all__ = [
     "LifecycleObserver",
     "LifecycleResult",
     "LifecycleSettings",
+    "PodHandle",
     "PodLifecycle",
     "PodWatcher",
     "cleanup_action",
 ]
+
+#: Where a follower that stops (a triggerer shutting down) leaves the log cursors for the next one.
+LOG_CURSOR_ANNOTATION = f"{ANNOTATION_PREFIX}log-cursor"
 
 ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
 
@@ -101,6 +109,75 @@ class LifecycleSettings:
     status_interval: float = 30.0
     #: How long to wait, after the main container ended, for the pod's final phase (and its reason).
     settle_timeout: float = 5.0
+    #: Seconds between two reads of the pod when ``watch`` is forbidden (``poll_interval``).
+    poll_interval: float = 2.0
+    #: Seconds between checks of the start-up deadlines when nothing changes (``startup_check_interval``).
+    startup_check_interval: float = 1.0
+    #: A result larger than this (bytes) is left in the sidecar for the driver to read later (the trigger
+    #: sets it: its event must stay small); None: always read it.
+    xcom_inline_limit: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (the trigger's kwargs carry it)."""
+        data = dataclasses.asdict(self)
+        for key, value in data.items():
+            if isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LifecycleSettings:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown lifecycle settings: {', '.join(unknown)}")
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class PodHandle:
+    """The pod a task follows: small and JSON-compatible, so a trigger can take it over."""
+
+    name: str
+    namespace: str
+    uid: str
+    #: The container whose end decides the task.
+    main: str
+    adopted: bool = False
+    #: The pod carries this provider's managed-by label (a shared namespace watch sees it).
+    managed: bool = False
+    identity: TaskIdentity | None = None
+
+    @classmethod
+    def of(cls, pod: Mapping[str, Any], *, adopted: bool = False) -> PodHandle:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        return cls(
+            name=str(meta["name"]),
+            namespace=str(meta.get("namespace") or "default"),
+            uid=str(meta.get("uid") or ""),
+            main=main_container_name(pod),
+            adopted=adopted,
+            managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
+            identity=pod_task_identity(pod),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PodHandle:
+        identity = data.get("identity")
+        return cls(
+            name=str(data["name"]),
+            namespace=str(data["namespace"]),
+            uid=str(data.get("uid") or ""),
+            main=str(data.get("main") or "base"),
+            adopted=bool(data.get("adopted")),
+            managed=bool(data.get("managed")),
+            identity=TaskIdentity(**identity) if identity else None,
+        )
 
 
 class LifecycleObserver(Protocol):
@@ -120,11 +197,55 @@ class LifecycleObserver(Protocol):
 
 @dataclass
 class LifecycleResult:
+    """How a pod ended: the one channel for every outcome, start-up failures included."""
+
     verdict: st.Verdict
     pod: Mapping[str, Any]
     #: The parsed XCom result, or :data:`~airflow_provider_k8spod.pod.xcom.NO_RESULT`.
     xcom: Any = NO_RESULT
     xcom_error: Exception | None = None
+    #: The main container started (False: the verdict is a start-up failure).
+    started: bool = True
+    #: Following was stopped by the task's deadline (``execution_timeout``) before the pod ended.
+    timed_out: bool = False
+    #: The XCom result was larger than ``xcom_inline_limit``: still in the sidecar, read it with
+    #: :meth:`PodLifecycle.read_xcom` before cleaning up.
+    xcom_pending: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (the trigger's event carries it)."""
+        return {
+            "verdict": self.verdict.to_dict(),
+            "pod": _compact_pod(self.pod),
+            "xcom": None if self.xcom is NO_RESULT else self.xcom,
+            "has_xcom": self.xcom is not NO_RESULT,
+            "xcom_error": str(self.xcom_error) if self.xcom_error is not None else None,
+            "started": self.started,
+            "timed_out": self.timed_out,
+            "xcom_pending": self.xcom_pending,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LifecycleResult:
+        error = data.get("xcom_error")
+        return cls(
+            verdict=st.Verdict.from_dict(data["verdict"]),
+            pod=dict(data.get("pod") or {}),
+            xcom=data.get("xcom") if data.get("has_xcom") else NO_RESULT,
+            xcom_error=XComResultError(str(error)) if error is not None else None,
+            started=bool(data.get("started", True)),
+            timed_out=bool(data.get("timed_out")),
+            xcom_pending=bool(data.get("xcom_pending")),
+        )
+
+
+def _compact_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod without ``managedFields`` (large, and of no use to the verdict or the user)."""
+    compact = dict(pod)
+    meta = compact.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        compact["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return compact
 
 
 def cleanup_action(
@@ -164,11 +285,12 @@ class PodWatcher:
         *,
         log: Any,
         initial: Mapping[str, Any] | None = None,
+        uid: str | None = None,
         watch_timeout: int = 3600,
         poll_interval: float = 2.0,
     ) -> None:
         self.hook, self.name, self.namespace, self.log = hook, name, namespace, log
-        self.uid = (initial or {}).get("metadata", {}).get("uid")
+        self.uid = uid or (initial or {}).get("metadata", {}).get("uid")
         self.watch_timeout = watch_timeout
         self.poll_interval = poll_interval
         #: The latest version seen; starts as the version the pod was created (or found) with, so a pod
@@ -178,18 +300,27 @@ class PodWatcher:
         self.error: Exception | None = None
         self._changed = asyncio.Condition()
 
-    async def _update(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
+    def _set(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
+        """Record a new version of the pod (or its deletion); waiters are woken by :meth:`_wake`."""
+        if pod is not None:
+            uid = (pod.get("metadata") or {}).get("uid")
+            if self.uid and uid and uid != self.uid:
+                deleted = True  # a new pod with the same name: ours is gone
+            else:
+                self.pod = dict(pod)
+                self.uid = self.uid or uid
+        if deleted:
+            self.deleted = True
+
+    async def _wake(self, error: Exception | None = None) -> None:
         async with self._changed:
-            if pod is not None:
-                uid = (pod.get("metadata") or {}).get("uid")
-                if self.uid and uid and uid != self.uid:
-                    deleted = True  # a new pod with the same name: ours is gone
-                else:
-                    self.pod = dict(pod)
-                    self.uid = self.uid or uid
-            if deleted:
-                self.deleted = True
+            if error is not None:
+                self.error = error
             self._changed.notify_all()
+
+    async def _update(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
+        self._set(pod, deleted=deleted)
+        await self._wake()
 
     async def run(self) -> None:
         """Watch until the pod is deleted; an error that is not transient ends the watch and is raised to
@@ -291,7 +422,7 @@ class PodWatcher:
                 raise self.error
 
 
-class _Events:
+class PodEvents:
     """Streams a pod's Events into the task log at their real severity, each event once (a repeated event
     is mentioned again every 10 repetitions); keeps them for the failure record."""
 
@@ -349,6 +480,47 @@ class _Events:
                 return
 
 
+class WatchSource(Protocol):
+    """Makes the objects that tell the lifecycle about its pod: its state, and its events."""
+
+    def pod_watcher(
+        self,
+        hook: Any,
+        handle: PodHandle,
+        log: Any,
+        initial: Mapping[str, Any] | None,
+        settings: LifecycleSettings,
+    ) -> PodWatcher: ...
+
+    def event_stream(self, hook: Any, handle: PodHandle, log: Any, enabled: bool) -> PodEvents: ...
+
+
+class OwnWatches:
+    """One watch of the pod and one of its events, for this lifecycle alone (the worker's driver)."""
+
+    def pod_watcher(
+        self,
+        hook: Any,
+        handle: PodHandle,
+        log: Any,
+        initial: Mapping[str, Any] | None,
+        settings: LifecycleSettings,
+    ) -> PodWatcher:
+        return PodWatcher(
+            hook,
+            handle.name,
+            handle.namespace,
+            log=log,
+            initial=initial,
+            uid=handle.uid or None,
+            watch_timeout=settings.watch_timeout,
+            poll_interval=settings.poll_interval,
+        )
+
+    def event_stream(self, hook: Any, handle: PodHandle, log: Any, enabled: bool) -> PodEvents:
+        return PodEvents(hook, handle.name, handle.namespace, log=log, enabled=enabled)
+
+
 class PodLifecycle:
     """Runs one task's pod from creation to cleanup. See the module docstring."""
 
@@ -361,8 +533,14 @@ class PodLifecycle:
         observer: LifecycleObserver | None = None,
         log_formatter: Callable[[str, str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watches: WatchSource | None = None,
     ) -> None:
         self.hook = hook
+        #: Where pod states and events come from: a watch of this pod (default), or a shared one.
+        self.watches: WatchSource = watches or OwnWatches()
+        self.handle: PodHandle | None = None
+        self._events: PodEvents | None = None
+        self._xcom_pending = False
         self.settings = settings
         self.log = log
         self.observer = observer
@@ -385,7 +563,9 @@ class PodLifecycle:
         """Adopt a still-running pod of this task instance, or create the pod. Returns (pod, adopted)."""
         meta = request.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
-        if identity is not None:
+        if identity is not None and identity.try_number > 1:
+            # Only a later try can find a pod of an earlier one (a first try's pod has a name derived from
+            # its identity, so running the same try again meets it as AlreadyExists below).
             found = await self.hook.list_pods(namespace, label_selector=task_instance_selector(identity))
             adoptable = [p for p in found if _is_live(p)]
             adoptable.sort(
@@ -435,49 +615,113 @@ class PodLifecycle:
 
     # -- the whole run -----------------------------------------------------------------------------------
 
-    async def run(self, request: Mapping[str, Any], identity: TaskIdentity | None) -> LifecycleResult:
-        """Run the pod to its end and return the verdict (the driver raises on failure or skip)."""
+    async def start(
+        self, request: Mapping[str, Any], identity: TaskIdentity | None
+    ) -> tuple[PodHandle, dict[str, Any]]:
+        """Create the pod (or adopt one of an earlier try); returns its handle and the pod as created."""
         pod, adopted = await self.create_or_adopt(request, identity)
-        meta = pod.get("metadata") or {}
-        self.pod_name, self.namespace = str(meta["name"]), str(meta.get("namespace") or "default")
-        self.main = main_container_name(pod)
+        handle = PodHandle.of(pod, adopted=adopted)
+        self.attach(handle)
         self._notify("pod_created", pod, adopted=adopted)
-        watcher = self.watcher = PodWatcher(
-            self.hook,
-            self.pod_name,
-            self.namespace,
-            log=self.log,
-            initial=pod,
-            watch_timeout=self.settings.watch_timeout,
-        )
-        events = _Events(
-            self.hook, self.pod_name, self.namespace, log=self.log, enabled=self.settings.log_events
+        return handle, pod
+
+    def attach(self, handle: PodHandle) -> None:
+        """Follow and clean up the pod of ``handle`` (set by :meth:`start`, or by a trigger taking over)."""
+        self.handle = handle
+        self.pod_name, self.namespace, self.main = handle.name, handle.namespace, handle.main
+
+    async def run(self, request: Mapping[str, Any], identity: TaskIdentity | None) -> LifecycleResult:
+        """Start, follow and clean up, in one go (the synchronous driver). Any interruption deletes the pod."""
+        handle, pod = await self.start(request, identity)
+        result: LifecycleResult | None = None
+        try:
+            result = await self.follow(handle, initial=pod)
+            return result
+        finally:
+            last = result.pod if result is not None else (self.watcher.pod if self.watcher else None)
+            await self.cleanup(last or pod, result.verdict if result is not None else None)
+
+    async def follow(
+        self,
+        handle: PodHandle,
+        *,
+        initial: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+    ) -> LifecycleResult:
+        """Follow the pod of ``handle`` to its end: start-up, logs, events, completion, XCom, verdict.
+
+        Every outcome comes back as the result, a failed start included; nothing is cleaned up here (the
+        driver calls :meth:`cleanup`). ``deadline`` (``time.time()`` seconds) stops following early with a
+        ``timed_out`` result. A cancellation propagates: the driver decides what it means for the pod.
+        """
+        self.attach(handle)
+        watcher = self.watcher = self.watches.pod_watcher(self.hook, handle, self.log, initial, self.settings)
+        events = self._events = self.watches.event_stream(
+            self.hook, handle, self.log, self.settings.log_events
         )
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(watcher.run(), name="k8spod-watch")]
         tasks.append(asyncio.create_task(events.run(), name="k8spod-events"))
-        verdict: st.Verdict | None = None
-        final: Mapping[str, Any] | None = None
         try:
-            self._start_followers(pod, watcher, init=True)
+            if deadline is None:
+                return await self._follow_to_end(watcher, events, initial)
+            loop = asyncio.get_running_loop()
             try:
-                started = await self._await_start(watcher, events)
-            except PodStartupError:
-                await self._drain_followers(watcher)  # what init containers printed belongs in the log
-                raise
-            self._notify("pod_started", started)
-            self._start_followers(started, watcher, init=False)
-            done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
-            final = done or watcher.pod or pod
-            self._notify("pod_completed", final)
-            await self._drain_followers(watcher)
-            xcom, xcom_error = NO_RESULT, None
-            if self.settings.do_xcom_push and not watcher.deleted:
-                try:
-                    xcom = await self._read_xcom(watcher)
-                except XComResultError as exc:
-                    xcom_error = exc
-            await self._settle(watcher)
-            final = watcher.pod or final
+                async with asyncio.timeout_at(loop.time() + (deadline - time.time())):
+                    return await self._follow_to_end(watcher, events, initial)
+            except TimeoutError:
+                pod = watcher.pod or dict(initial or {})
+                await events.refresh()
+                record = st.failure_record(pod, list(events.events.values()), reason="Timeout")
+                started = st.main_container_started(pod, self.main) if pod else False
+                verdict = st.Verdict(
+                    st.Outcome.FAILURE,
+                    "the task's execution_timeout was reached while the pod was still "
+                    + ("running" if started else "starting"),
+                    None,
+                    record,
+                )
+                return LifecycleResult(verdict, pod, started=started, timed_out=True)
+        finally:
+            for task in [*tasks, *self._followers.values()]:
+                task.cancel()
+            await asyncio.gather(*tasks, *self._followers.values(), return_exceptions=True)
+
+    async def _follow_to_end(
+        self, watcher: PodWatcher, events: PodEvents, initial: Mapping[str, Any] | None
+    ) -> LifecycleResult:
+        pod = dict(initial) if initial is not None else await watcher.wait_for(lambda p: True)
+        if pod is None:
+            pod = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
+        self._resume_log_cursors(watcher.pod or pod)
+        self._start_followers(pod, watcher, init=True)
+        failure = await self._await_start(watcher, events)
+        if failure is not None:
+            await self._drain_followers(watcher)  # what init containers printed belongs in the log
+            return LifecycleResult(failure, watcher.pod or pod, started=False)
+        started = watcher.pod or pod
+        self._notify("pod_started", started)
+        self._start_followers(started, watcher, init=False)
+        done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
+        final = done or watcher.pod or pod
+        self._notify("pod_completed", final)
+        await self._drain_followers(watcher)
+        xcom, xcom_error = NO_RESULT, None
+        if self.settings.do_xcom_push and not watcher.deleted:
+            try:
+                xcom = await self._read_xcom(watcher)
+            except XComResultError as exc:
+                xcom_error = exc
+        await self._settle(watcher)
+        final = watcher.pod or final
+        verdict = st.decide(
+            final,
+            main=self.main,
+            events=list(events.events.values()),
+            skip_on_exit_code=self.settings.skip_on_exit_code,
+            deleted=watcher.deleted,
+        )
+        if verdict.outcome is st.Outcome.FAILURE:
+            # The failure record names the last warnings: read what the event stream may not have yet.
             await events.refresh()
             verdict = st.decide(
                 final,
@@ -486,16 +730,59 @@ class PodLifecycle:
                 skip_on_exit_code=self.settings.skip_on_exit_code,
                 deleted=watcher.deleted,
             )
-            return LifecycleResult(verdict, final, xcom, xcom_error)
-        finally:
-            for task in [*tasks, *self._followers.values()]:
-                task.cancel()
-            await asyncio.gather(*tasks, *self._followers.values(), return_exceptions=True)
-            await self.cleanup(watcher.pod or final or pod, verdict)
+        return LifecycleResult(verdict, final, xcom, xcom_error, xcom_pending=self._xcom_pending)
+
+    # -- where the logs were delivered up to -------------------------------------------------------------
+
+    def log_cursors(self) -> dict[str, dict[str, int]]:
+        """Each followed container's log cursor, JSON-compatible."""
+        return {name: cursor.to_dict() for name, cursor in self._cursors.items() if cursor.last is not None}
+
+    def _resume_log_cursors(self, pod: Mapping[str, Any]) -> None:
+        """Continue the log where an earlier follower of this pod (a stopped triggerer) left it."""
+        raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(LOG_CURSOR_ANNOTATION)
+        if not raw:
+            return
+        try:
+            saved = json.loads(raw)
+            cursors = {str(k): LogCursor.from_dict(v) for k, v in (saved.get("containers") or {}).items()}
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            self.log.warning("Ignoring the saved log position of pod %s: %s", self.pod_name, exc)
+            return
+        self._cursors.update(cursors)
+        if saved.get("graceful"):
+            self.log.info("Resuming the log of pod %s where the previous follower stopped", self.pod_name)
+        else:
+            self.log.warning(
+                "Resuming the log of pod %s from the position saved at %s: the previous follower stopped "
+                "without saving its place, so lines logged after that may appear twice",
+                self.pod_name,
+                saved.get("at") or "?",
+            )
+
+    async def save_log_cursors(self, *, graceful: bool) -> None:
+        """Keep the log cursors on the pod (an annotation), for whoever follows the pod next."""
+        if self.pod_name is None or self.namespace is None:
+            return
+        value = json.dumps(
+            {
+                "containers": self.log_cursors(),
+                "graceful": graceful,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            separators=(",", ":"),
+        )
+        try:
+            await self.hook.patch_pod_metadata(
+                self.pod_name, self.namespace, annotations={LOG_CURSOR_ANNOTATION: value}
+            )
+        except (KubernetesApiError, OSError) as exc:
+            self.log.warning("Could not save the log position on pod %s: %s", self.pod_name, exc)
 
     # -- start -------------------------------------------------------------------------------------------
 
-    async def _await_start(self, watcher: PodWatcher, events: _Events) -> dict[str, Any]:
+    async def _await_start(self, watcher: PodWatcher, events: PodEvents) -> st.Verdict | None:
+        """Wait until the main container started (None) or the start failed (a failure verdict)."""
         tracker = st.StartupTracker(
             self.main,
             schedule_timeout=self.settings.schedule_timeout,
@@ -506,31 +793,36 @@ class PodLifecycle:
         last_status_at = 0.0
         while True:
             pod = watcher.pod
+            if pod is None and watcher.deleted:
+                # Gone before this follower saw it at all (a trigger that starts late).
+                pod = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
             if pod is not None:
                 if watcher.deleted:
                     await events.refresh()
                     record = st.failure_record(
                         pod, list(events.events.values()), reason="Deleted", deleted=True
                     )
-                    raise PodStartupError(
-                        f"Pod {self.namespace}/{self.pod_name} was deleted before its main container "
-                        f"{self.main!r} started.\n{record.render()}",
-                        reason="Deleted",
-                        record=record,
+                    return st.Verdict(
+                        st.Outcome.FAILURE,
+                        f"the pod was deleted before its main container {self.main!r} started",
+                        None,
+                        record,
+                        startup_reason="Deleted",
                     )
                 decision = tracker.observe(pod, self.clock())
                 if decision.kind == "started":
-                    return pod
+                    return None
                 if decision.kind == "failed":
                     await events.refresh()
                     record = st.failure_record(
                         pod, list(events.events.values()), reason=decision.reason, message=decision.message
                     )
-                    raise PodStartupError(
-                        f"Pod {self.namespace}/{self.pod_name} did not start: {decision.reason}: "
-                        f"{decision.message}\n{record.render()}",
-                        reason=decision.reason,
-                        record=record,
+                    return st.Verdict(
+                        st.Outcome.FAILURE,
+                        f"the pod did not start: {decision.reason}: {decision.message}",
+                        None,
+                        record,
+                        startup_reason=decision.reason,
                     )
                 now = self.clock()
                 if decision.waiting != last_status or now - last_status_at >= self.settings.status_interval:
@@ -538,7 +830,7 @@ class PodLifecycle:
                     last_status, last_status_at = decision.waiting, now
             # Wake up on the next change, or in time for the next deadline.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watcher.changes(), timeout=1.0)
+                await asyncio.wait_for(watcher.changes(), timeout=self.settings.startup_check_interval)
 
     # -- logs --------------------------------------------------------------------------------------------
 
@@ -770,6 +1062,7 @@ class PodLifecycle:
                 + (f" ({state.get('reason')})" if state.get("reason") else "")
                 + ", so the result cannot be read"
             )
+        result = None
         try:
             result = await self.hook.exec_in_pod(
                 name,
@@ -786,8 +1079,25 @@ class PodLifecycle:
         except KubernetesApiError as exc:
             raise XComResultError(f"reading the XCom result failed: {exc}") from exc
         finally:
-            await self._stop_sidecar()
+            limit = self.settings.xcom_inline_limit
+            if result is not None and limit is not None and len(result.stdout) > limit:
+                # Too large to travel in the trigger's event: the sidecar keeps it for read_xcom().
+                self._xcom_pending = True
+            else:
+                await self._stop_sidecar()
+        if self._xcom_pending:
+            return NO_RESULT
         return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
+
+    async def read_xcom(self) -> Any:
+        """Read the XCom result now, from the sidecar of the attached pod (left there by a trigger whose
+        event could not carry it), and stop the sidecar."""
+        name, namespace = self._pod_ref()
+        pod = await self.hook.get_pod(name, namespace)
+        watcher = PodWatcher(self.hook, name, namespace, log=self.log, initial=pod)
+        self.settings = dataclasses.replace(self.settings, xcom_inline_limit=None, sidecar_timeout=1.0)
+        self._xcom_pending = False
+        return await self._read_xcom(watcher)
 
     async def _stop_sidecar(self) -> None:
         name, namespace = self._pod_ref()

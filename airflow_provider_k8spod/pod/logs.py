@@ -16,9 +16,10 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 __all__ = [
     "LogCursor",
@@ -158,6 +159,26 @@ class LogCursor:
 
     def since_time(self) -> str | None:
         return format_timestamp(self.last) if self.last is not None else None
+
+    def to_dict(self) -> dict[str, int]:
+        """Where the log was delivered up to (JSON-compatible: kept on the pod by a stopping triggerer)."""
+        if self.last is None:
+            return {}
+        return {
+            "s": self.last[0],
+            "n": self.last[1],
+            "d": self.delivered_at_last,
+            "p": self.parts_at_last,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LogCursor:
+        cursor = cls()
+        if data and "s" in data:
+            cursor.last = (int(data["s"]), int(data["n"]))
+            cursor.delivered_at_last = int(data.get("d") or 0)
+            cursor.parts_at_last = int(data.get("p") or 0)
+        return cursor
 
     def new_stream(self) -> None:
         """Call before reading a stream requested with ``sinceTime=since_time()``."""

@@ -430,6 +430,22 @@ class FailureRecord:
             "warnings": list(self.warnings),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FailureRecord:
+        """The inverse of :meth:`to_dict` (for the trigger's event)."""
+        return cls(
+            pod=str(data.get("pod") or ""),
+            namespace=str(data.get("namespace") or ""),
+            phase=str(data.get("phase") or ""),
+            reason=str(data.get("reason") or ""),
+            message=str(data.get("message") or ""),
+            node=str(data.get("node") or ""),
+            containers=tuple(ContainerRecord(**dict(c)) for c in data.get("containers") or ()),
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
+            oom_killed=bool(data.get("oom_killed")),
+            deleted=bool(data.get("deleted")),
+        )
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -438,6 +454,31 @@ class Verdict:
     summary: str
     exit_code: int | None = None
     record: FailureRecord | None = None
+    #: Why the start failed (``ImagePullBackOff``, ``Unschedulable``, ...), when the main container never
+    #: started; empty for a verdict on a pod that ran.
+    startup_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict (the trigger's event carries it)."""
+        return {
+            "outcome": self.outcome.value,
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "record": self.record.to_dict() if self.record is not None else None,
+            "startup_reason": self.startup_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        record = data.get("record")
+        code = data.get("exit_code")
+        return cls(
+            outcome=Outcome(data["outcome"]),
+            summary=str(data.get("summary") or ""),
+            exit_code=int(code) if code is not None else None,
+            record=FailureRecord.from_dict(record) if record else None,
+            startup_reason=str(data.get("startup_reason") or ""),
+        )
 
 
 def failure_record(

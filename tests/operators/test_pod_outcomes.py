@@ -6,7 +6,7 @@ import pytest
 
 from tests.operators.kpo import WhenPod, dag_source, running, task_pods
 
-pytestmark = pytest.mark.usefixtures("local_cluster_connection")
+pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
 SLEEPER = """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 60"]"""
 

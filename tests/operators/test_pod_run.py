@@ -10,7 +10,7 @@ import pytest
 
 from tests.operators.kpo import dag_source, task_pods
 
-pytestmark = pytest.mark.usefixtures("local_cluster_connection")
+pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
 
 def test_passing_pod_prints_hello_world_and_is_deleted(local_cluster_connection, run_dag):

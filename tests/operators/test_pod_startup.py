@@ -7,7 +7,7 @@ import pytest
 from airflow_provider_k8spod.testing import Image
 from tests.operators.kpo import dag_source
 
-pytestmark = pytest.mark.usefixtures("local_cluster_connection")
+pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
 
 def test_invalid_image_name_fails_at_once(local_cluster_connection, run_dag):

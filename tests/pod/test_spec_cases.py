@@ -22,7 +22,7 @@ CASES = casefiles.case_files()
 
 
 def _airflow_version_label() -> str:
-    from airflow_provider_k8spod.operators.pod import _airflow_version_label as label
+    from airflow_provider_k8spod.operators._airflow import airflow_version_label as label
 
     return label()
 

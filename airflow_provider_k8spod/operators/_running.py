@@ -1,0 +1,356 @@
+"""Running the operator's pod, in both modes, through the one lifecycle (:mod:`..pod.lifecycle`).
+
+- Synchronous: ``execute`` starts, follows and cleans up the pod on a loop thread of the worker.
+- Deferrable: ``execute`` starts (creates or adopts) the pod on the worker and defers at once to
+  :class:`~airflow_provider_k8spod.triggers.pod.KubernetesPodTrigger`, which follows it on the triggerer;
+  :meth:`PodRunning.trigger_reentry` receives the outcome, cleans up as ``on_finish_action`` says, and
+  decides the task exactly as the synchronous path does (:meth:`PodRunning._finish`, the one place that
+  raises).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_k8spod.callbacks import ExecutionMode
+from airflow_provider_k8spod.exceptions import K8sPodError, PodFailedError, PodStartupError
+from airflow_provider_k8spod.hooks.access import ClusterAccess, resolve_cluster_access
+from airflow_provider_k8spod.hooks.connection import load_connection_settings
+from airflow_provider_k8spod.operators._airflow import redact
+from airflow_provider_k8spod.operators._arguments import names_or_all
+from airflow_provider_k8spod.operators._driver import (
+    CallbackObserver,
+    LifecycleThread,
+    call_callbacks,
+    run_on_loop_thread,
+)
+from airflow_provider_k8spod.pod import status as pod_status
+from airflow_provider_k8spod.pod.identity import TaskIdentity
+from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodHandle, PodLifecycle
+from airflow_provider_k8spod.pod.normalize import to_model
+from airflow_provider_k8spod.pod.spec import pod_to_yaml
+from airflow_provider_k8spod.pod.xcom import NO_RESULT
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["PodRunning", "import_path"]
+
+
+def import_path(obj: Any) -> str | None:
+    """``module.qualname`` of a class or function, if importing that path gives ``obj`` back; else None."""
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or module == "__main__":
+        return None
+    return f"{module}.{qualname}"
+
+
+class PodRunning:
+    """The operator's ``execute``, ``trigger_reentry``, ``on_kill`` and callbacks (a mixin of the operator;
+    the attributes it reads are the operator's arguments)."""
+
+    # Set by the operator's constructor.
+    _access: ClusterAccess | None
+    _pod_ref: tuple[str, str] | None
+    _lifecycle: PodLifecycle | None
+    _killed: bool
+    callbacks: list[Any]
+    log: Any
+
+    # --- settings -----------------------------------------------------------------------------------------
+
+    def cluster_access(self) -> ClusterAccess:
+        """The connection and this operator's overrides, resolved once (see docs/connection.md)."""
+        op: Any = self
+        if self._access is None:
+            settings = load_connection_settings(op.kubernetes_conn_id)
+            self._access = resolve_cluster_access(
+                settings,
+                in_cluster=op.in_cluster,
+                config_file=op.config_file,
+                cluster_context=op.cluster_context,
+            )
+        return self._access
+
+    def lifecycle_settings(self) -> LifecycleSettings:
+        """This operator's arguments as the lifecycle's settings (the same for every execution mode)."""
+        op: Any = self
+        return LifecycleSettings(
+            schedule_timeout=float(op.schedule_timeout_seconds),
+            startup_timeout=float(op.startup_timeout_seconds),
+            config_error_grace=float(op.CONFIG_ERROR_GRACE_SECONDS),
+            get_logs=op.get_logs,
+            container_logs=names_or_all(op._container_logs),
+            init_container_logs=names_or_all(op.init_container_logs),
+            log_prefix=op.container_name_log_prefix_enabled,
+            log_events=op.log_events_on_startup,
+            do_xcom_push=op.do_xcom_push,
+            max_xcom_size=int(op.max_xcom_size),
+            skip_on_exit_code=tuple(op.skip_on_exit_code),
+            on_finish_action=op.on_finish_action,
+            termination_grace_period=op.termination_grace_period,
+            durable=bool(op.durable),
+            drain_timeout=float(op.POST_TERMINATION_TIMEOUT),
+            poll_interval=float(op.poll_interval),
+            startup_check_interval=float(op.startup_check_interval_seconds),
+        )
+
+    def _new_lifecycle(
+        self, access: ClusterAccess, context: Context, runner: LifecycleThread
+    ) -> PodLifecycle:
+        from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook
+
+        op: Any = self
+
+        def created(name: str, namespace: str) -> None:
+            self._pod_ref = (name, namespace)
+
+            def push() -> None:
+                ti = context["ti"]
+                ti.xcom_push(key="pod_name", value=name)
+                ti.xcom_push(key="pod_namespace", value=namespace)
+
+            runner.post(push)
+
+        def dispatch(method: str, kwargs: dict[str, Any]) -> None:
+            runner.post(lambda: self._callback(method, context, **kwargs))
+
+        lifecycle = self._lifecycle = PodLifecycle(
+            AsyncKubernetesHook(op.kubernetes_conn_id, cluster_access=access),
+            self.lifecycle_settings(),
+            log=self.log,
+            observer=CallbackObserver(self.callbacks, dispatch, created),
+            log_formatter=op.log_formatter,
+        )
+        return lifecycle
+
+    # --- execute ------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        op: Any = self
+        access = self.cluster_access()
+        request = op.build_pod_manifest(context, default_namespace=access.namespace)
+        if self.callbacks:
+            self._callback("on_pod_manifest_created", context, pod_request=to_model(request, "V1Pod"))
+        identity = TaskIdentity.from_context(context)
+        runner = LifecycleThread()
+        lifecycle = self._new_lifecycle(access, context, runner)
+        try:
+            if op.deferrable:
+                handle, _ = run_on_loop_thread(lifecycle.start(request, identity), runner)
+                lifecycle.cleaned_up = True  # from here on, the trigger and trigger_reentry own the pod
+                self._defer(handle, access, context)
+            result = run_on_loop_thread(lifecycle.run(request, identity), runner)
+        except TaskDeferred:
+            raise
+        except BaseException:
+            # Interrupted (execution_timeout, kill, crash of the loop): the lifecycle's own cleanup may not
+            # have run; make sure the pod does not outlive the task. Never replaces the original error.
+            self._delete_if_left(lifecycle)
+            raise
+        return self._finish(result, context)
+
+    def _defer(self, handle: PodHandle, access: ClusterAccess, context: Context) -> NoReturn:
+        from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
+
+        op: Any = self
+        callbacks = []
+        for callback in self.callbacks:
+            path = import_path(callback)
+            if path is None:
+                self.log.warning(
+                    "Callback %r cannot be imported by the triggerer (define it in a module); it runs only on "
+                    "the worker (on_pod_creation, on_operator_resuming, on_pod_cleanup)",
+                    callback,
+                )
+            else:
+                callbacks.append(path)
+        formatter = None
+        if op.log_formatter is not None:
+            formatter = import_path(op.log_formatter)
+            if formatter is None:
+                self.log.warning(
+                    "log_formatter %r cannot be imported by the triggerer (define it at module level in a "
+                    "module); the triggerer formats log lines with the default format",
+                    op.log_formatter,
+                )
+        trigger = KubernetesPodTrigger(
+            handle=handle.to_dict(),
+            access=access.serialize(),
+            settings=self.lifecycle_settings().to_dict(),
+            conn_id=op.kubernetes_conn_id,
+            deadline=self._deadline(context),
+            callbacks=callbacks,
+            log_formatter=formatter,
+            on_kill_action=op.on_kill_action,
+            deferred_at=time.time(),
+        )
+        self.log.info("Deferring: the triggerer follows pod %s/%s from here", handle.namespace, handle.name)
+        op.defer(trigger=trigger, method_name="trigger_reentry")
+        raise AssertionError("defer() returned")  # pragma: no cover
+
+    def _deadline(self, context: Context) -> float | None:
+        """When ``execution_timeout`` ends, as ``time.time()`` seconds (the trigger enforces it)."""
+        op: Any = self
+        timeout = op.execution_timeout
+        if not timeout:
+            return None
+        ti = context.get("ti")
+        started = getattr(ti, "start_date", None)
+        if isinstance(started, datetime.datetime):
+            return float(started.timestamp() + timeout.total_seconds())
+        return time.time() + float(timeout.total_seconds())
+
+    def trigger_reentry(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume after the trigger's event: clean up as ``on_finish_action`` says, then decide the task as
+        the synchronous path does. Upstream's name, so subclasses that override it keep working."""
+        handle = PodHandle.from_dict(event["handle"])
+        self._pod_ref = (handle.name, handle.namespace)
+        if self.callbacks:
+            self._callback("on_operator_resuming", context, pod=None, event=dict(event))
+        access = self.cluster_access()
+        runner = LifecycleThread()
+        lifecycle = self._new_lifecycle(access, context, runner)
+        lifecycle.attach(handle)
+        result = LifecycleResult.from_dict(event["result"]) if event.get("result") else None
+
+        async def finish() -> LifecycleResult | None:
+            if result is not None and event.get("xcom_pending"):
+                # The result was too large for the event: read it here, from the sidecar still waiting.
+                try:
+                    result.xcom = await lifecycle.read_xcom()
+                except K8sPodError as exc:
+                    result.xcom_error = exc
+            await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
+            return result
+
+        run_on_loop_thread(finish(), runner)
+        if event.get("status") == "error" or result is None:
+            raise K8sPodError(
+                f"Following pod {handle.namespace}/{handle.name} on the triggerer failed: "
+                f"{event.get('message') or 'no result'}"
+            )
+        if result.timed_out:
+            from airflow.sdk.exceptions import AirflowTaskTimeout
+
+            raise AirflowTaskTimeout(
+                f"Pod {handle.namespace}/{handle.name}: {result.verdict.summary} (deleted)"
+            )
+        return self._finish(result, context)
+
+    # --- the verdict --------------------------------------------------------------------------------------
+
+    def _finish(self, result: LifecycleResult, context: Context) -> Any:
+        """Turn the result into the task's outcome: the one place that returns, skips or raises."""
+        op: Any = self
+        verdict = result.verdict
+        name = f"{self._pod_ref[1]}/{self._pod_ref[0]}" if self._pod_ref else "the pod"
+        value = None if result.xcom is NO_RESULT else result.xcom
+        if verdict.outcome is pod_status.Outcome.SUCCESS:
+            self.log.info("Pod %s succeeded: %s", name, verdict.summary)
+            if result.xcom_error is not None:
+                raise result.xcom_error
+            return value if op.do_xcom_push else None
+        if op.do_xcom_push and result.xcom is not NO_RESULT:
+            # As upstream: a failed or skipped task still publishes what its pod returned.
+            self._push_result(context, value)
+        if verdict.outcome is pod_status.Outcome.SKIP:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"Pod {name}: {verdict.summary}")
+        record = verdict.record
+        details = record.render() if record is not None else ""
+        self.log.error("Pod %s failed: %s\n%s", name, verdict.summary, details)
+        if (op.log_events_on_failure or op.log_pod_spec_on_failure) and result.pod:
+            self.log.info("Pod %s's final state:\n%s", name, pod_to_yaml(redact(dict(result.pod))))
+        if not result.started:
+            raise PodStartupError(
+                f"Pod {name} did not start: {verdict.startup_reason}: "
+                f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}",
+                reason=verdict.startup_reason,
+                record=record,
+            )
+        raise PodFailedError(f"Pod {name} failed: {verdict.summary}\n{details}", record=record)
+
+    def _push_result(self, context: Context, value: Any) -> None:
+        op: Any = self
+        ti = context["ti"]
+        if op.multiple_outputs and isinstance(value, Mapping):
+            for key, item in value.items():
+                ti.xcom_push(key=str(key), value=item)
+        ti.xcom_push(key="return_value", value=value)
+
+    # --- kill ---------------------------------------------------------------------------------------------
+
+    def _delete_if_left(self, lifecycle: PodLifecycle) -> None:
+        if lifecycle.cleaned_up or self._pod_ref is None or self._access is None:
+            return
+        if self._delete_pod("the task ended before the pod did"):
+            lifecycle.cleaned_up = True
+
+    def _delete_pod(self, why: str) -> bool:
+        op: Any = self
+        if self._pod_ref is None:
+            return False
+        name, namespace = self._pod_ref
+        try:
+            from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+            deleted = KubernetesHook(op.kubernetes_conn_id, cluster_access=self.cluster_access()).delete_pod(
+                name, namespace, grace_period_seconds=op.termination_grace_period
+            )
+            if deleted is not None:
+                self.log.info("Deleted pod %s/%s: %s", namespace, name, why)
+            return True
+        except Exception as exc:
+            self.log.error("Could not delete pod %s/%s (%s): %s", namespace, name, why, exc)
+            return False
+
+    def on_kill(self) -> None:
+        """The task is being killed (marked failed/success by a user, or its worker is stopping).
+
+        Deletes the pod with ``termination_grace_period``, unless ``on_kill_action="keep_pod"``. (A deferred
+        task's pod is deleted by the trigger's ``on_kill``.)
+        """
+        op: Any = self
+        self._killed = True
+        if self._pod_ref is None:
+            return
+        name, namespace = self._pod_ref
+        if op.on_kill_action == "keep_pod":
+            self.log.info("Task killed; keeping pod %s/%s (on_kill_action=keep_pod)", namespace, name)
+            return
+        if self._delete_pod("the task was killed") and self._lifecycle is not None:
+            self._lifecycle.cleaned_up = True
+
+    # --- callbacks ----------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def client(self) -> Any:
+        """A ``kubernetes.client.CoreV1Api`` for this task's cluster (what callbacks receive)."""
+        from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+        op: Any = self
+        api = KubernetesHook(op.kubernetes_conn_id, cluster_access=self.cluster_access()).core_v1_client
+        for callback in self.callbacks:
+            callback.on_sync_client_creation(client=api, operator=self)
+        return api
+
+    def _callback(self, method: str, context: Any, **kwargs: Any) -> None:
+        call_callbacks(
+            self.callbacks,
+            method,
+            log=self.log,
+            client=self.client,
+            mode=ExecutionMode.SYNC,
+            operator=self,
+            context=context,
+            **kwargs,
+        )

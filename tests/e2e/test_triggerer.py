@@ -1,0 +1,138 @@
+"""Deferrable tasks under a real ``airflow triggerer`` process (LocalExecutor workers, a real API server,
+sqlite): a triggerer stopped and restarted mid-run, and a deferred task marked failed from outside.
+Assertions: task states, the task log files, the pods in the cluster, the pods ever created."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.operators.kpo import WhenPod, dag_source, running, task_pods
+
+pytestmark = [pytest.mark.usefixtures("local_cluster_connection"), pytest.mark.timeout(600)]
+
+
+class Triggerer:
+    """An ``airflow triggerer`` process of this test session (same AIRFLOW_HOME and database)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log_path = Path(os.environ["AIRFLOW_HOME"]) / f"triggerer-{self.starts}.log"
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", "triggerer"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ.copy(),
+                # No parent-death signal: it is tied to the thread that started the process, and a
+                # restart is done from a helper thread. The fixture stops the process.
+                start_new_session=True,
+            )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def triggerer(airflow_api_server):
+    process = Triggerer()
+    process.start()
+    yield process
+    process.stop()
+
+
+def _numbered_lines(log: str, count: int) -> list[int]:
+    seen = []
+    for line in log.splitlines():
+        marker = line.find("[base] line ")
+        if marker >= 0:
+            seen.append(int(line[marker + len("[base] line ") :].split()[0]))
+    return seen
+
+
+def test_triggerer_restarted_mid_run_loses_and_repeats_no_line(local_cluster_connection, run_dag, triggerer):
+    cluster = local_cluster_connection
+    cluster.reset_stats()
+    restarted = threading.Event()
+
+    def restart(c, pod):
+        time.sleep(2.0)  # some lines are in the log already
+        triggerer.stop(signal.SIGTERM)
+        triggerer.start()
+        restarted.set()
+
+    with WhenPod(cluster, running(), restart, timeout=240) as fault:
+        result = run_dag(
+            dag_source(
+                "triggerer_restart",
+                """image="busybox:1.36", deferrable=True,
+                cmds=["sh", "-c", "for i in $(seq 1 80); do echo line $i; sleep 0.1; done"]""",
+            ),
+            use_executor=True,
+        )
+    assert fault.fired.is_set() and restarted.is_set()
+    assert result.task_states == {"task": "success"}, result.log[-5000:]
+    assert _numbered_lines(result.log, 80) == list(range(1, 81)), result.log[-5000:]
+    assert cluster.stats()["create pods"] == 1
+    assert cluster.pods() == []
+
+
+def _mark_failed(dag_id: str, task_id: str, map_index: int = -1) -> None:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, task_id=task_id, map_index=map_index).one()
+        ti.state = TaskInstanceState.FAILED
+        ti.trigger_id = None
+        ti.next_method = None
+        ti.next_kwargs = None
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["task", "mapped"])
+def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection, run_dag, triggerer, mapped):
+    cluster = local_cluster_connection
+    dag_id = f"deferred_mark_failed_{'mapped' if mapped else 'task'}"
+
+    def deferred_then_mark(c, pod):
+        time.sleep(3.0)  # the task has deferred and the triggerer follows the pod
+        index = int(pod["metadata"]["labels"].get("map_index", -1))
+        _mark_failed(dag_id, "task", index)
+
+    operator = "KubernetesPodOperator.partial" if mapped else "KubernetesPodOperator"
+    arguments = """image="busybox:1.36", deferrable=True"""
+    source = dag_source(dag_id, arguments, operator=operator)
+    if mapped:
+        source = source.replace(f"{arguments})", f"{arguments}).expand(cmds=[['sh', '-c', 'sleep 120']])")
+    else:
+        source = source.replace(f"{arguments})", f"""{arguments}, cmds=["sh", "-c", "sleep 120"])""")
+    with WhenPod(cluster, running(), deferred_then_mark, timeout=240) as fault:
+        started = time.monotonic()
+        result = run_dag(source, use_executor=True)
+    assert fault.fired.is_set()
+    assert set(result.task_states.values()) == {"failed"}
+    for _ in range(200):
+        if not task_pods(cluster):
+            break
+        time.sleep(0.1)
+    assert task_pods(cluster) == []
+    assert time.monotonic() - started < 100  # the pod was deleted, not left to finish its 120 s
