@@ -35,6 +35,7 @@ that name the file and the first bad position.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +249,8 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
     """The value the main container wrote to ``return.json``, or :data:`NO_RESULT`.
 
     Raises :class:`XComResultError` for content that is not JSON (naming the file, line, column and the
-    offending text) or for a read that failed.
+    offending text), for ``NaN``/``Infinity`` (and numbers too large for a float), which Python's json
+    module would accept but Airflow cannot store, or for a read that failed.
     """
     if exit_code == NO_FILE_EXIT_CODE:
         return NO_RESULT
@@ -270,7 +272,13 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
     import json
 
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _OutOfRange as exc:
+        raise XComResultError(
+            f"{XCOM_RETURN_FILE} contains {exc.value}, {exc.why}: JSON has no NaN or Infinity and Airflow "
+            "cannot store it as an XCom. Write null or a string instead (Python's json.dump writes NaN unless "
+            "given allow_nan=False)"
+        ) from None
     except json.JSONDecodeError as exc:
         start = max(0, exc.pos - 20)
         excerpt = text[start : exc.pos + 20].replace("\n", "\\n")
@@ -279,3 +287,21 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
             f"(position {exc.pos}), near {excerpt!r}. Write the result with json.dump, e.g. "
             "'\"hello\"' rather than 'hello'"
         ) from None
+
+
+class _OutOfRange(ValueError):
+    def __init__(self, value: str, why: str) -> None:
+        super().__init__(value)
+        self.value, self.why = value, why
+
+
+def _reject_constant(value: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: accepted by Python's json module, not by JSON nor Airflow."""
+    raise _OutOfRange(value, "which is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999
+        raise _OutOfRange(f"the number {text}", "which is out of the range of a float (it reads as Infinity)")
+    return value

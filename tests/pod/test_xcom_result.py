@@ -176,3 +176,36 @@ def test_any_json_written_with_json_dump_reads_back(
 ) -> None:
     stdout = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii).encode()
     assert parse_xcom_result(stdout + b"\n", 0) == value
+
+
+@pytest.mark.parametrize(
+    ("stdout", "named"),
+    [
+        (b"NaN", "contains NaN, which is not a JSON value"),
+        (b'{"ratio": NaN}', "contains NaN, which is not a JSON value"),
+        (b'{"max": Infinity}', "contains Infinity, which is not a JSON value"),
+        (b"[1, -Infinity]", "contains -Infinity, which is not a JSON value"),
+        (b'{"big": 1e999}', "contains the number 1e999, which is out of the range of a float"),
+        (b"-1E400", "contains the number -1E400, which is out of the range of a float"),
+    ],
+)
+def test_nan_and_infinity_are_rejected_naming_the_file_and_value(stdout: bytes, named: str) -> None:
+    # Python's json module reads them, but Airflow's XCom push then fails with "Out of range float values
+    # are not JSON compliant", after the pod is gone: say so while parsing.
+    with pytest.raises(XComResultError) as caught:
+        parse_xcom_result(stdout, 0)
+    assert str(caught.value).startswith(f"/airflow/xcom/return.json {named}")
+    assert "allow_nan=False" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "value"),
+    [
+        (b'"NaN"', "NaN"),  # a string is fine
+        (b'{"Infinity": 1.5e308}', {"Infinity": 1.5e308}),
+        (b"-0.0", -0.0),
+        (b"1e-400", 0.0),  # underflow is a finite float
+    ],
+)
+def test_finite_numbers_and_strings_that_look_like_nan_are_values(stdout: bytes, value: Any) -> None:
+    assert parse_xcom_result(stdout, 0) == value
