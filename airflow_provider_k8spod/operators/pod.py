@@ -33,6 +33,7 @@ from airflow_provider_k8spod.exceptions import (
 from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.pod import status as pod_status
+from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
 from airflow_provider_k8spod.pod.identity import TaskIdentity, safe_label_value
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodLifecycle
 from airflow_provider_k8spod.pod.logs import LogLine
@@ -290,6 +291,7 @@ class KubernetesPodOperator(BaseOperator):
         self.affinity = affinity or {}
         self.tolerations = tolerations or []
         self.schedulername = schedulername
+        check_startup_timeouts(startup_timeout_seconds, schedule_timeout_seconds)
         self.startup_timeout_seconds = startup_timeout_seconds
         self.schedule_timeout_seconds = (
             schedule_timeout_seconds if schedule_timeout_seconds is not None else startup_timeout_seconds
@@ -328,12 +330,7 @@ class KubernetesPodOperator(BaseOperator):
             durable = reattach_on_restart if reattach_on_restart is not None else True
         self.durable = durable
         self.reattach_on_restart = durable
-        if skip_on_exit_code is None:
-            self.skip_on_exit_code: list[int] = []
-        elif isinstance(skip_on_exit_code, int):
-            self.skip_on_exit_code = [skip_on_exit_code]
-        else:
-            self.skip_on_exit_code = list(skip_on_exit_code)  # type: ignore[call-overload]
+        self.skip_on_exit_code: list[int] = skip_exit_codes(skip_on_exit_code)
         self.log_pod_spec_on_failure = log_pod_spec_on_failure
         # Logs and events
         self.get_logs = get_logs
