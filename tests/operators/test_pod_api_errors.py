@@ -1,0 +1,46 @@
+"""What a task shows when the API server cannot be trusted or refuses a request: certificate verification,
+credentials, RBAC on logs and events, and TLS verification turned off. End to end against the local
+cluster; assertions on the task state, the task log and the pods left."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import yaml
+
+from tests.operators.kpo import dag_source
+
+
+def host_connection(cluster, *, token: str, ca: bool, **extra) -> str:
+    with open(cluster.kubeconfig_path) as f:
+        server = yaml.safe_load(f)["clusters"][0]["cluster"]
+    if ca:
+        extra["ca_cert"] = base64.b64decode(server["certificate-authority-data"]).decode()
+    return json.dumps({"conn_type": "k8spod", "host": server["server"], "password": token, "extra": extra})
+
+
+def test_an_untrusted_certificate_fails_the_task_at_once_with_a_hint(local_cluster, monkeypatch, run_dag):
+    # No ca_cert: the cluster's own CA is not trusted.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT", host_connection(local_cluster, token=local_cluster.token, ca=False)
+    )
+    result = run_dag(dag_source("tls_untrusted", """image="busybox:1.36", cmds=["true"]"""))
+    assert result.task_states == {"task": "failed"}
+    assert "the API server's TLS certificate could not be verified (" in result.log
+    assert "Give connection 'kubernetes_default' the cluster's CA certificate (extra 'ca_cert'" in result.log
+    assert "'disable_verify_ssl'" in result.log
+    assert "retrying in" not in result.log
+    assert "cannot reach the API server" not in result.log
+    assert local_cluster.pods() == []
+
+
+def test_rejected_credentials_name_the_connection(local_cluster, monkeypatch, run_dag):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT", host_connection(local_cluster, token="expired-token", ca=True)
+    )
+    result = run_dag(dag_source("unauthorized", """image="busybox:1.36", cmds=["true"]"""))
+    assert result.task_states == {"task": "failed"}
+    assert "401 Unauthorized" in result.log
+    assert "the credentials of connection 'kubernetes_default' were not accepted" in result.log
