@@ -59,6 +59,19 @@ class RetryPolicy:
         return wait
 
 
+def worth_retrying(error: BaseException) -> bool:
+    """Whether the same request may succeed later, by the policy above, for callers that retry on a longer
+    time scale than one call (e.g. resuming a followed log): not for an API error with a status that is
+    never retried (401, 403, 404, 422, ...) nor for a failed TLS verification; yes for 429/5xx and for
+    errors without a status (a cut connection)."""
+    from airflow_provider_k8spod.exceptions import TLSVerificationError
+
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        return status in RETRYABLE_STATUS
+    return not isinstance(error, TLSVerificationError)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds (the API server sends delta-seconds); None if absent or unparsable."""
     if not value:

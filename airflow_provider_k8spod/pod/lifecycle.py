@@ -40,6 +40,7 @@ from airflow_provider_k8spod.exceptions import (
     PodStartupError,
     XComResultError,
 )
+from airflow_provider_k8spod.hooks.retry import worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     TaskIdentity,
@@ -709,6 +710,9 @@ class PodLifecycle:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.changes(), timeout=2.0)
                 continue
+            if not worth_retrying(error):  # 401, 403 (RBAC): no retry helps; the logs are only an aid
+                self.log.warning("Not following the log of container %s: %s", container, error)
+                return
             if not isinstance(error, KubernetesApiError | OSError):
                 raise error
             failures += 1

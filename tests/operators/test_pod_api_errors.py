@@ -44,3 +44,20 @@ def test_rejected_credentials_name_the_connection(local_cluster, monkeypatch, ru
     assert result.task_states == {"task": "failed"}
     assert "401 Unauthorized" in result.log
     assert "the credentials of connection 'kubernetes_default' were not accepted" in result.log
+
+
+def test_no_rbac_for_logs_is_one_warning_not_retries_and_the_task_still_succeeds(
+    local_cluster_connection, run_dag
+):
+    cluster = local_cluster_connection
+    cluster.forbid("get", "pods/log")
+    result = run_dag(
+        dag_source("no_log_rbac", """image="busybox:1.36", cmds=["sh", "-c", "sleep 4; echo done"]""")
+    )
+    assert result.task_states == {"task": "success"}  # logs are an aid: the task state comes from the pod
+    assert cluster.stats()["get pods/log"] == 1  # 403 is never retried
+    warnings = [line for line in result.log.splitlines() if "pods/log" in line and "403 Forbidden" in line]
+    assert len(warnings) == 1, warnings
+    assert "Not following the log of container base" in warnings[0]
+    assert "needs RBAC verb 'get' on 'pods/log'" in warnings[0]
+    assert cluster.pods() == []
