@@ -346,7 +346,7 @@ class _Events:
                 self.log.debug("Event stream of pod %s interrupted: %s", self.name, exc)
                 await asyncio.sleep(2.0)
             except KubernetesApiError as exc:
-                self.log.debug("Event stream of pod %s ended: %s", self.name, exc)
+                self.log.warning("Cannot read the events of pod %s: %s", self.name, exc)
                 return
 
 

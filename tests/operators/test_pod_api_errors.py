@@ -61,3 +61,17 @@ def test_no_rbac_for_logs_is_one_warning_not_retries_and_the_task_still_succeeds
     assert "Not following the log of container base" in warnings[0]
     assert "needs RBAC verb 'get' on 'pods/log'" in warnings[0]
     assert cluster.pods() == []
+
+
+@pytest.mark.parametrize("verb", ["list", "watch"])
+def test_no_rbac_for_events_is_one_warning(local_cluster_connection, run_dag, verb):
+    cluster = local_cluster_connection
+    cluster.forbid(verb, "events")
+    result = run_dag(
+        dag_source(f"no_events_rbac_{verb}", """image="busybox:1.36", cmds=["sh", "-c", "sleep 2; echo done"]""")
+    )
+    assert result.task_states == {"task": "success"}
+    warnings = [line for line in result.log.splitlines() if "Cannot read the events of pod" in line]
+    assert len(warnings) == 1, warnings
+    assert f"needs RBAC verb '{verb}' on 'events'" in warnings[0]
+    assert "[base] done" in result.log
