@@ -226,7 +226,9 @@ _WORD = "(TRACE|DEBUG|INFO|NOTICE|WARNING|WARN|ERROR|ERR|CRITICAL|CRIT|FATAL|PAN
 _MARKED = rf"(?:{_WORD}:|[\[<]{_WORD}[\]>]|{_WORD}(?:\s*[-|]\s|\t))"
 #: A timestamp as log libraries print it before the level: ``2024-01-01 12:00:00,123``,
 #: ``2024-01-01T12:00:00.123Z``, ``[2024-01-01 12:00:00 +0000]``, ``12:00:00.123``.
-_STAMP = r"\[?(?:\d{4}[-/]\d{2}[-/]\d{2}[ T])?\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?\]?"
+_STAMP = (
+    r"\[?(?:\d{4}[-/]\d{2}[-/]\d{2}[ T])?\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?\]?"
+)
 _PREFIXED = re.compile(
     rf"^\s*(?:{_MARKED}"
     # logrus' text format, four upper-case letters: WARN[0000] x, ERRO[0003] x.

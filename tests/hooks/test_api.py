@@ -110,7 +110,9 @@ def test_errors_name_operation_pod_namespace_and_api_reason(request_, code, reas
     ],
 )
 def test_unauthorized_names_the_connection(conn_id, named):
-    error = api.api_error(api.get_pod("p", "ns"), 401, status(401, "Unauthorized", "Unauthorized"), conn_id=conn_id)
+    error = api.api_error(
+        api.get_pod("p", "ns"), 401, status(401, "Unauthorized", "Unauthorized"), conn_id=conn_id
+    )
     assert type(error) is UnauthorizedError
     assert str(error).startswith('get pod "p" in namespace "ns": 401 Unauthorized: Unauthorized (' + named)
 
@@ -133,7 +135,6 @@ def _chained() -> BaseException:
 
 def _aiohttp_error() -> BaseException:
     import aiohttp
-
     from aiohttp.client_reqrep import ConnectionKey
 
     key = ConnectionKey("10.0.0.1", 6443, True, True, None, None, None)

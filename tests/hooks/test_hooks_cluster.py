@@ -473,7 +473,8 @@ def test_a_certificate_that_cannot_be_verified_fails_at_once_with_a_hint(
 ):
     # No ca_cert: the cluster's self-signed CA is not trusted.
     monkeypatch.setenv(
-        "AIRFLOW_CONN_MY_CLUSTER", json.dumps(host_connection(local_cluster, token=local_cluster.token, ca=False))
+        "AIRFLOW_CONN_MY_CLUSTER",
+        json.dumps(host_connection(local_cluster, token=local_cluster.token, ca=False)),
     )
     with pytest.raises(TLSVerificationError) as caught:
         call_hook(flavour, method, *args)

@@ -91,7 +91,9 @@ def test_skip_on_exit_code(run_dag, exit_code, state):
 
 def test_skip_on_exit_code_given_as_a_string_skips(run_dag):
     result = run_dag(
-        dag_source("skip_string", """image="busybox:1.36", cmds=["sh", "-c", "exit 3"], skip_on_exit_code="3" """)
+        dag_source(
+            "skip_string", """image="busybox:1.36", cmds=["sh", "-c", "exit 3"], skip_on_exit_code="3" """
+        )
     )
     assert result.task_states == {"task": "skipped"}
     assert "container 'base' exited with 3, listed in skip_on_exit_code" in result.log

@@ -140,7 +140,9 @@ def test_wrong_timeouts_and_exit_codes_are_errors_when_the_dag_is_parsed(
         f"    KubernetesPodOperator(task_id='t', image='busybox', **{kwargs!r})\n"
     )
     bag = DagBag(dag_folder=str(dag_file), safe_mode=False)
-    assert list(bag.import_errors.values()) and message in next(iter(bag.import_errors.values()))
+    errors = list(bag.import_errors.values())
+    assert len(errors) == 1
+    assert message in errors[0]
 
 
 def test_zero_timeouts_and_string_exit_codes_are_accepted() -> None:

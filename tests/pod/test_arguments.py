@@ -31,8 +31,16 @@ def test_valid_timeouts(startup: Any, schedule: Any) -> None:
     [
         (-5, None, "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -5"),
         (120, -5, "schedule_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -5"),
-        (-0.1, 10, "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -0.1"),
-        (float("nan"), None, "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds"),
+        (
+            -0.1,
+            10,
+            "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -0.1",
+        ),
+        (
+            float("nan"),
+            None,
+            "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds",
+        ),
         ("60", None, "startup_timeout_seconds: expected a number of seconds, got '60' (str)"),
         (None, None, "startup_timeout_seconds: expected a number of seconds, got None (NoneType)"),
         (True, None, "startup_timeout_seconds: expected a number of seconds, got True (bool)"),

@@ -409,7 +409,7 @@ def test_cursor_delivers_runaway_lines_exactly_once(
         ("2024-01-01 12:00:00,123 Error rate: 0.0%", None),
         # logfmt, at the start or after other keys.
         ("level=debug msg=starting", logging.DEBUG),
-        ("level=error msg=\"could not connect\"", logging.ERROR),
+        ('level=error msg="could not connect"', logging.ERROR),
         ('time="2024-01-01T12:00:00Z" level=warning msg="disk almost full"', logging.WARNING),
         ("time=2024-01-01T12:00:00Z level=ERROR msg=boom", logging.ERROR),  # slog
         ("level=verbose msg=x", None),

@@ -987,7 +987,11 @@ def test_event_severity_is_the_events_type() -> None:
         ("pending_unschedulable", {"schedule_timeout": 0.5}, ["wait", "failed", "failed"]),
         ("pending_container_creating", {"startup_timeout": 0.5}, ["wait", "failed", "failed"]),
         # No limit for one does not lift the other.
-        ("pending_container_creating", {"schedule_timeout": 0, "startup_timeout": 5}, ["wait", "wait", "failed"]),
+        (
+            "pending_container_creating",
+            {"schedule_timeout": 0, "startup_timeout": 5},
+            ["wait", "wait", "failed"],
+        ),
         ("pending_unschedulable", {"schedule_timeout": 5, "startup_timeout": 0}, ["wait", "wait", "failed"]),
         # Fatal reasons fail at once whatever the limits.
         ("invalid_image_name", {"schedule_timeout": 0, "startup_timeout": 0}, ["failed", "failed", "failed"]),
