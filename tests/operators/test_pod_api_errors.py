@@ -68,10 +68,29 @@ def test_no_rbac_for_events_is_one_warning(local_cluster_connection, run_dag, ve
     cluster = local_cluster_connection
     cluster.forbid(verb, "events")
     result = run_dag(
-        dag_source(f"no_events_rbac_{verb}", """image="busybox:1.36", cmds=["sh", "-c", "sleep 2; echo done"]""")
+        dag_source(
+            f"no_events_rbac_{verb}", """image="busybox:1.36", cmds=["sh", "-c", "sleep 2; echo done"]"""
+        )
     )
     assert result.task_states == {"task": "success"}
     warnings = [line for line in result.log.splitlines() if "Cannot read the events of pod" in line]
     assert len(warnings) == 1, warnings
     assert f"needs RBAC verb '{verb}' on 'events'" in warnings[0]
     assert "[base] done" in result.log
+
+
+def test_disabled_tls_verification_is_warned_about_once_per_task(local_cluster, monkeypatch, run_dag):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+        host_connection(local_cluster, token=local_cluster.token, ca=False, disable_verify_ssl=True),
+    )
+    # On a worker (the task log file users read); the operator resolves its connection once per task.
+    result = run_dag(
+        dag_source("tls_off", """image="busybox:1.36", cmds=["sh", "-c", "echo done"], do_xcom_push=True"""),
+        use_executor=True,
+    )
+    assert result.task_states == {"task": "success"}
+    warnings = [line for line in result.log.splitlines() if "TLS verification of the API server" in line]
+    assert len(warnings) == 1, warnings
+    assert "is off for connection 'kubernetes_default' (disable_verify_ssl)" in warnings[0]
+    assert "'ca_cert'" in warnings[0]
