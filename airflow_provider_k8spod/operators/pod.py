@@ -33,6 +33,7 @@ from airflow_provider_k8spod.exceptions import (
 from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.pod import status as pod_status
+from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
 from airflow_provider_k8spod.pod.identity import TaskIdentity, safe_label_value
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodLifecycle
@@ -577,6 +578,7 @@ class KubernetesPodOperator(BaseOperator):
             self.log.info("Pod %s succeeded: %s", name, verdict.summary)
             if result.xcom_error is not None:
                 raise result.xcom_error
+            pod_xcom.check_multiple_outputs(value, multiple_outputs=self.multiple_outputs)
             return value if self.do_xcom_push else None
         if self.do_xcom_push and result.xcom is not NO_RESULT:
             # As upstream: a failed or skipped task still publishes what its pod returned.

@@ -54,6 +54,7 @@ __all__ = [
     "XCOM_SIDECAR_STOP_COMMAND",
     "XCOM_VOLUME_NAME",
     "SidecarSettings",
+    "check_multiple_outputs",
     "inject_xcom_sidecar",
     "parse_xcom_result",
     "sidecar_container",
@@ -287,6 +288,27 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
             f"(position {exc.pos}), near {excerpt!r}. Write the result with json.dump, e.g. "
             "'\"hello\"' rather than 'hello'"
         ) from None
+
+
+_JSON_TYPES = {dict: "a JSON object", list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}
+
+
+def check_multiple_outputs(value: Any, *, multiple_outputs: bool) -> None:
+    """With ``multiple_outputs=True`` the result must be a JSON object (one XCom per key); None (no file, or
+    ``null``) pushes nothing, as Airflow does. Raises :class:`XComResultError` naming what the file held."""
+    if not multiple_outputs or value is None or value is NO_RESULT or isinstance(value, dict):
+        return
+    kind = _JSON_TYPES.get(type(value)) or ("a JSON number" if isinstance(value, int | float) else "")
+    raise XComResultError(
+        f"multiple_outputs=True needs {XCOM_RETURN_FILE} to hold a JSON object, e.g. "
+        f'{{"rows": 3, "path": "s3://..."}} (each key becomes an XCom); it holds {kind or type(value).__name__}: '
+        f"{_excerpt(value)}"
+    )
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _OutOfRange(ValueError):

@@ -132,6 +132,14 @@ def test_multiple_outputs(run_dag):
     assert result.xcom("task") == {"left": 1, "right": [2]}
 
 
+def test_multiple_outputs_with_a_list_fails_saying_an_object_is_needed(run_dag):
+    result = run_dag(xcom_task("xcom_multiple_list", json.dumps([1, 2]), "multiple_outputs=True"))
+    assert result.task_states == {"task": "failed"}
+    assert "multiple_outputs=True needs /airflow/xcom/return.json to hold a JSON object" in result.log
+    assert "it holds a JSON array: [1, 2]" in result.log
+    assert "expected dictionary for multiple_outputs" not in result.log  # Airflow's generic TypeError
+
+
 def test_xcom_of_a_failed_pod_is_still_published(run_dag):
     result = run_dag(
         dag_source(

@@ -15,6 +15,7 @@ from airflow_provider_k8spod.pod.xcom import (
     NO_FILE_EXIT_CODE,
     NO_RESULT,
     XCOM_READ_COMMAND,
+    check_multiple_outputs,
     parse_xcom_result,
 )
 
@@ -209,3 +210,38 @@ def test_nan_and_infinity_are_rejected_naming_the_file_and_value(stdout: bytes, 
 )
 def test_finite_numbers_and_strings_that_look_like_nan_are_values(stdout: bytes, value: Any) -> None:
     assert parse_xcom_result(stdout, 0) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "multiple_outputs"),
+    [
+        ({"rows": 3, "path": "s3://x"}, True),
+        ({}, True),
+        (None, True),  # no file, or null: nothing to push, as Airflow does
+        (NO_RESULT, True),
+        ([1, 2], False),  # without multiple_outputs any JSON value is a result
+        ("text", False),
+    ],
+)
+def test_multiple_outputs_accepts_an_object(value: Any, multiple_outputs: bool) -> None:
+    check_multiple_outputs(value, multiple_outputs=multiple_outputs)
+
+
+@pytest.mark.parametrize(
+    ("value", "holds"),
+    [
+        ([1, 2], "a JSON array: [1, 2]"),
+        ("done", "a JSON string: 'done'"),
+        (42, "a JSON number: 42"),
+        (1.5, "a JSON number: 1.5"),
+        (True, "a JSON boolean: True"),
+        (list(range(100)), "a JSON array: " + repr(list(range(100)))[:77] + "..."),
+    ],
+)
+def test_multiple_outputs_with_anything_but_an_object_says_what_it_got(value: Any, holds: str) -> None:
+    with pytest.raises(XComResultError) as caught:
+        check_multiple_outputs(value, multiple_outputs=True)
+    assert str(caught.value) == (
+        "multiple_outputs=True needs /airflow/xcom/return.json to hold a JSON object, e.g. "
+        '{"rows": 3, "path": "s3://..."} (each key becomes an XCom); it holds ' + holds
+    )
