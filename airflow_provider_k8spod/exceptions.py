@@ -90,6 +90,13 @@ class ApiUnavailableError(KubernetesApiError):
     """The API stayed unavailable (429/5xx/connection errors) for the whole retry budget."""
 
 
+class TLSVerificationError(KubernetesApiError):
+    """The API server's TLS certificate could not be verified (unknown CA, wrong host name, expired).
+
+    Never retried: the message hints at the connection's ``ca_cert`` and ``disable_verify_ssl`` extras.
+    """
+
+
 class ExecError(K8sPodError):
     """A command run in a container through exec failed, or its output exceeded the size limit."""
 

@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import base64
 import hashlib
+import logging
 import os
 import socket
 import ssl
@@ -39,6 +40,8 @@ from airflow_provider_k8spod.hooks.auth import (
 )
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings
 from airflow_provider_k8spod.hooks.secrets import mask_secrets
+
+log = logging.getLogger(__name__)
 
 #: Where Kubernetes mounts a pod's service-account credentials.
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -94,6 +97,16 @@ class ClusterAccess:
         if self.kubeconfig is None:
             return None
         return str(kc.flat_parts(self.kubeconfig)[1].get("server"))
+
+    @property
+    def verifies_tls(self) -> bool:
+        """False when the API server's certificate is not checked: ``disable_verify_ssl``, or
+        ``insecure-skip-tls-verify`` in the kubeconfig."""
+        if not self.verify_tls:
+            return False
+        if self.kubeconfig is None:
+            return True
+        return not kc.flat_parts(self.kubeconfig)[1].get("insecure-skip-tls-verify")
 
     @property
     def key(self) -> str:
@@ -186,10 +199,49 @@ def resolve_cluster_access(
 ) -> ClusterAccess:
     """Combine a connection with operator overrides into one :class:`ClusterAccess`.
 
-    Operator overrides (``in_cluster``, ``config_file``, ``cluster_context``, ...) win over the connection.
-    With no source at all: in-cluster when running in a pod, else ``$KUBECONFIG`` / ``~/.kube/config``.
-    Files are read here, on the worker; the result carries their content.
+    Operator overrides (``in_cluster``, ``config_file``, ``cluster_context``, ``disable_verify_ssl``,
+    ``disable_tcp_keepalive``) win over the connection. With no source at all: in-cluster when running in
+    a pod, else ``$KUBECONFIG`` / ``~/.kube/config``. Files are read here, on the worker; the result
+    carries their content. When the API server's certificate will not be verified, a warning says so
+    (once per resolution: once per task for the operator).
     """
+    access = _resolve_cluster_access(
+        settings,
+        in_cluster=in_cluster,
+        config_file=config_file,
+        cluster_context=cluster_context,
+        disable_verify_ssl=disable_verify_ssl,
+        disable_tcp_keepalive=disable_tcp_keepalive,
+        environ=environ,
+        sa_dir=sa_dir,
+    )
+    if not access.verifies_tls:
+        log.warning("%s", unverified_tls_warning(access))
+    return access
+
+
+def unverified_tls_warning(access: ClusterAccess) -> str:
+    """The warning for an access that does not verify the API server's certificate."""
+    where = f"connection {access.conn_id!r}" if access.conn_id else "the local kubeconfig"
+    why = "disable_verify_ssl" if not access.verify_tls else "insecure-skip-tls-verify in its kubeconfig"
+    return (
+        f"TLS verification of the API server {access.server or '(in-cluster)'} is off for {where} ({why}): "
+        "anyone who can intercept the connection can impersonate the cluster and receive its credentials. "
+        "Give the connection the cluster's CA certificate (extra 'ca_cert') instead"
+    )
+
+
+def _resolve_cluster_access(
+    settings: ConnectionSettings,
+    *,
+    in_cluster: bool | None = None,
+    config_file: str | None = None,
+    cluster_context: str | None = None,
+    disable_verify_ssl: bool | None = None,
+    disable_tcp_keepalive: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+    sa_dir: str | None = None,
+) -> ClusterAccess:
     conn = f"connection {settings.conn_id!r}" if settings.conn_id else "no connection"
     context = cluster_context or settings.cluster_context
     insecure = disable_verify_ssl if disable_verify_ssl is not None else bool(settings.disable_verify_ssl)

@@ -10,6 +10,7 @@ Objects are plain JSON dicts, exactly as the API sends them (``kubectl get -o js
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from airflow_provider_k8spod.exceptions import (
     InvalidError,
     KubernetesApiError,
     NotFoundError,
+    TLSVerificationError,
     UnauthorizedError,
 )
 
@@ -332,8 +334,18 @@ _REASONS = {
 }
 
 
-def api_error(request: ApiRequest, status: int, body: bytes | str | None) -> KubernetesApiError:
-    """The exception for an unsuccessful response, worded from the API's own ``Status`` object."""
+def describe_connection(conn_id: str | None) -> str:
+    """How errors name where the credentials came from."""
+    return f"connection {conn_id!r}" if conn_id else "no connection (in-cluster or the local kubeconfig)"
+
+
+def api_error(
+    request: ApiRequest, status: int, body: bytes | str | None, *, conn_id: str | None = None
+) -> KubernetesApiError:
+    """The exception for an unsuccessful response, worded from the API's own ``Status`` object.
+
+    ``conn_id`` is the Airflow connection the credentials came from, named by a 401.
+    """
     parsed: Any = None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
     try:
@@ -355,6 +367,11 @@ def api_error(request: ApiRequest, status: int, body: bytes | str | None) -> Kub
     message = f"{request.verb} {request.what or request.path}: {detail}"
     if api_message:
         message += f": {api_message}"
+    if status == 401:
+        message += (
+            f" (the credentials of {describe_connection(conn_id)} were not accepted: check its token, client "
+            "certificate or kubeconfig user, and whether they expired)"
+        )
     if status == 403:
         message += f" (the service account needs RBAC verb {request.verb!r} on {request.resource!r})"
     return cls(
@@ -368,7 +385,22 @@ def api_error(request: ApiRequest, status: int, body: bytes | str | None) -> Kub
     )
 
 
-def connection_error(request: ApiRequest, exc: BaseException) -> ApiUnavailableError:
+def connection_error(
+    request: ApiRequest, exc: BaseException, *, conn_id: str | None = None
+) -> ApiUnavailableError | TLSVerificationError:
+    """The exception for a request that got no answer: retried (:class:`ApiUnavailableError`), except a
+    failed TLS certificate verification, which no retry can fix (:class:`TLSVerificationError`)."""
+    failure = certificate_failure(exc)
+    if failure is not None:
+        reason = getattr(failure, "verify_message", None) or str(failure)
+        return TLSVerificationError(
+            f"{request.verb} {request.what or request.path}: the API server's TLS certificate could not be "
+            f"verified ({reason}). Give {describe_connection(conn_id)} the cluster's CA certificate (extra "
+            "'ca_cert', or certificate-authority-data in its kubeconfig), or, only where an unverified "
+            "connection is acceptable, set its extra 'disable_verify_ssl' to true",
+            verb=request.verb,
+            what=request.what,
+        )
     text = str(exc) or type(exc).__name__
     return ApiUnavailableError(
         f"{request.verb} {request.what or request.path}: cannot reach the API server "
@@ -376,6 +408,28 @@ def connection_error(request: ApiRequest, exc: BaseException) -> ApiUnavailableE
         verb=request.verb,
         what=request.what,
     )
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error behind a connection error, if that is what it is.
+
+    urllib3 wraps it in ``SSLError`` (``args[0]``), aiohttp in ``ClientConnectorCertificateError``
+    (``certificate_error``), websocket-client raises it as it is; others chain it (``__cause__``).
+    """
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            # aiohttp's error is one too; the one it wraps has the TLS library's own words.
+            inner = getattr(current, "certificate_error", None)
+            return inner if isinstance(inner, ssl.SSLCertVerificationError) else current
+        pending += [getattr(current, "certificate_error", None), getattr(current, "reason", None)]
+        pending += [current.__cause__, current.__context__, *current.args]
+    return None
 
 
 def decode_json(request: ApiRequest, body: bytes) -> Any:

@@ -78,7 +78,7 @@ class _Retrying:
         wait = self.policy.delay(
             attempt=self.attempt, elapsed=elapsed, status=error.status, retry_after=retry_after
         )
-        if wait is None:
+        if wait is None or not _retryable(error):
             if isinstance(error, ApiUnavailableError) and self.attempt > 1:
                 error.args = (f"{error.args[0]} (gave up after {self.attempt} attempts in {elapsed:.1f}s)",)
             raise error
@@ -122,6 +122,17 @@ class _HookBase(BaseHook):
             cluster_access = ClusterAccess.deserialize(cluster_access)
         self._access: ClusterAccess | None = cluster_access
         self.retry_policy = retry_policy or DEFAULT_POLICY
+
+    @property
+    def _credentials_conn_id(self) -> str | None:
+        """The connection the credentials came from (None: none, or a missing ``kubernetes_default``)."""
+        return self._access.conn_id if self._access is not None else self.conn_id
+
+    def _api_error(self, request: ApiRequest, status: int, body: bytes | str | None) -> KubernetesApiError:
+        return api.api_error(request, status, body, conn_id=self._credentials_conn_id)
+
+    def _connection_error(self, request: ApiRequest, exc: BaseException) -> KubernetesApiError:
+        return api.connection_error(request, exc, conn_id=self._credentials_conn_id)
 
 
 class KubernetesHook(_HookBase):
@@ -195,13 +206,13 @@ class KubernetesHook(_HookBase):
                     retries=False,
                 )
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                time.sleep(retrying.wait_or_raise(api.connection_error(request, exc), None))
+                time.sleep(retrying.wait_or_raise(self._connection_error(request, exc), None))
                 continue
             if response.status < 400:
                 return response
             body = response.read()
             response.release_conn()
-            error = api.api_error(request, response.status, body)
+            error = self._api_error(request, response.status, body)
             if not _retryable(error):
                 raise error
             time.sleep(retrying.wait_or_raise(error, parse_retry_after(response.headers.get("Retry-After"))))
@@ -220,7 +231,7 @@ class KubernetesHook(_HookBase):
         try:
             yield from response.stream(64 * 1024, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise api.connection_error(request, exc) from exc
+            raise self._connection_error(request, exc) from exc
         finally:
             response.release_conn()
 
@@ -362,12 +373,12 @@ class KubernetesHook(_HookBase):
                 )
                 break
             except websocket.WebSocketBadStatusException as exc:
-                error = api.api_error(request, exc.status_code, exc.resp_body)
+                error = self._api_error(request, exc.status_code, exc.resp_body)
                 if not _retryable(error):
                     raise error from None
                 time.sleep(retrying.wait_or_raise(error, None))
             except (OSError, websocket.WebSocketException) as exc:
-                time.sleep(retrying.wait_or_raise(api.connection_error(request, exc), None))
+                time.sleep(retrying.wait_or_raise(self._connection_error(request, exc), None))
         collector = ExecCollector(max_stdout=max_stdout)
         deadline = time.monotonic() + timeout
         try:
@@ -381,7 +392,7 @@ class KubernetesHook(_HookBase):
                 if opcode in (websocket.ABNF.OPCODE_BINARY, websocket.ABNF.OPCODE_TEXT):
                     collector.feed(data if isinstance(data, bytes) else data.encode())
         except (OSError, websocket.WebSocketException) as exc:
-            raise api.connection_error(request, exc) from exc
+            raise self._connection_error(request, exc) from exc
         finally:
             ws.close()
         return _exec_result(request, collector, max_stdout, timeout)
@@ -485,13 +496,13 @@ class AsyncKubernetesHook(_HookBase):
                     **extra,
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                await asyncio.sleep(retrying.wait_or_raise(api.connection_error(request, exc), None))
+                await asyncio.sleep(retrying.wait_or_raise(self._connection_error(request, exc), None))
                 continue
             if response.status < 400:
                 return response
             body = await response.read()
             response.release()
-            error = api.api_error(request, response.status, body)
+            error = self._api_error(request, response.status, body)
             if not _retryable(error):
                 raise error
             await asyncio.sleep(
@@ -505,7 +516,7 @@ class AsyncKubernetesHook(_HookBase):
         try:
             body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise api.connection_error(request, exc) from exc
+            raise self._connection_error(request, exc) from exc
         finally:
             response.release()
         return api.decode_json(request, body)
@@ -518,7 +529,7 @@ class AsyncKubernetesHook(_HookBase):
             async for chunk in response.content.iter_any():
                 yield chunk
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise api.connection_error(request, exc) from exc
+            raise self._connection_error(request, exc) from exc
         finally:
             response.close()
 
@@ -646,12 +657,12 @@ class AsyncKubernetesHook(_HookBase):
                 ws = await ws_cm
                 break
             except aiohttp.WSServerHandshakeError as exc:
-                error = api.api_error(request, exc.status, None)
+                error = self._api_error(request, exc.status, None)
                 if not _retryable(error):
                     raise error from None
                 await asyncio.sleep(retrying.wait_or_raise(error, None))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                await asyncio.sleep(retrying.wait_or_raise(api.connection_error(request, exc), None))
+                await asyncio.sleep(retrying.wait_or_raise(self._connection_error(request, exc), None))
         try:
             async with asyncio.timeout(timeout):
                 async for message in ws:
@@ -666,7 +677,7 @@ class AsyncKubernetesHook(_HookBase):
         except TimeoutError:
             pass
         except (aiohttp.ClientError, OSError) as exc:
-            raise api.connection_error(request, exc) from exc
+            raise self._connection_error(request, exc) from exc
         finally:
             await ws.close()
         return _exec_result(request, collector, max_stdout, timeout)

@@ -1,7 +1,9 @@
 """The one retry policy of both hooks, as a pure decision function.
 
 Retried: 429 (honouring ``Retry-After``), 500, 502, 503, 504 and connection errors (no HTTP status), with
-jittered exponential backoff, until an attempt limit or a deadline. Never retried: 400, 401, 403, 404,
+jittered exponential backoff, until an attempt limit or a deadline; but not a failed TLS certificate
+verification, which :func:`~airflow_provider_k8spod.hooks.api.connection_error` turns into a
+``TLSVerificationError`` (the hooks retry only ``ApiUnavailableError``). Never retried: 400, 401, 403, 404,
 409, 410, 422 and any other status: those describe the request, not a passing condition, and raise at once.
 
 A create that fails with a connection error is retried too: if the first attempt did reach the API
@@ -55,6 +57,19 @@ class RetryPolicy:
         if elapsed + wait > self.deadline:
             return None
         return wait
+
+
+def worth_retrying(error: BaseException) -> bool:
+    """Whether the same request may succeed later, by the policy above, for callers that retry on a longer
+    time scale than one call (e.g. resuming a followed log): not for an API error with a status that is
+    never retried (401, 403, 404, 422, ...) nor for a failed TLS verification; yes for 429/5xx and for
+    errors without a status (a cut connection)."""
+    from airflow_provider_k8spod.exceptions import TLSVerificationError
+
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        return status in RETRYABLE_STATUS
+    return not isinstance(error, TLSVerificationError)
 
 
 def parse_retry_after(value: str | None) -> float | None:

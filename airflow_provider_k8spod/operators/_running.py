@@ -31,6 +31,7 @@ from airflow_provider_k8spod.operators._driver import (
     run_on_loop_thread,
 )
 from airflow_provider_k8spod.pod import status as pod_status
+from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodHandle, PodLifecycle
 from airflow_provider_k8spod.pod.normalize import to_model
@@ -257,6 +258,7 @@ class PodRunning:
             self.log.info("Pod %s succeeded: %s", name, verdict.summary)
             if result.xcom_error is not None:
                 raise result.xcom_error
+            pod_xcom.check_multiple_outputs(value, multiple_outputs=op.multiple_outputs)
             return value if op.do_xcom_push else None
         if op.do_xcom_push and result.xcom is not NO_RESULT:
             # As upstream: a failed or skipped task still publishes what its pod returned.

@@ -30,6 +30,7 @@ from airflow_provider_k8spod.operators._airflow import (
 )
 from airflow_provider_k8spod.operators._arguments import record_passed_arguments
 from airflow_provider_k8spod.operators._running import PodRunning
+from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
 from airflow_provider_k8spod.pod.normalize import is_model, to_model
@@ -236,6 +237,7 @@ class KubernetesPodOperator(PodRunning, BaseOperator):
         self.affinity = affinity or {}
         self.tolerations = tolerations or []
         self.schedulername = schedulername
+        check_startup_timeouts(startup_timeout_seconds, schedule_timeout_seconds)
         self.startup_timeout_seconds = startup_timeout_seconds
         self.schedule_timeout_seconds = (
             schedule_timeout_seconds if schedule_timeout_seconds is not None else startup_timeout_seconds
@@ -274,12 +276,7 @@ class KubernetesPodOperator(PodRunning, BaseOperator):
             durable = reattach_on_restart if reattach_on_restart is not None else True
         self.durable = durable
         self.reattach_on_restart = durable
-        if skip_on_exit_code is None:
-            self.skip_on_exit_code: list[int] = []
-        elif isinstance(skip_on_exit_code, int):
-            self.skip_on_exit_code = [skip_on_exit_code]
-        else:
-            self.skip_on_exit_code = list(skip_on_exit_code)  # type: ignore[call-overload]
+        self.skip_on_exit_code: list[int] = skip_exit_codes(skip_on_exit_code)
         self.log_pod_spec_on_failure = log_pod_spec_on_failure
         # Logs and events
         self.get_logs = get_logs

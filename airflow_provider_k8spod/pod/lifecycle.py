@@ -41,6 +41,7 @@ from airflow_provider_k8spod.exceptions import (
     PodAdoptionError,
     XComResultError,
 )
+from airflow_provider_k8spod.hooks.retry import worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     ANNOTATION_PREFIX,
@@ -476,7 +477,7 @@ class PodEvents:
                 self.log.debug("Event stream of pod %s interrupted: %s", self.name, exc)
                 await asyncio.sleep(2.0)
             except KubernetesApiError as exc:
-                self.log.debug("Event stream of pod %s ended: %s", self.name, exc)
+                self.log.warning("Cannot read the events of pod %s: %s", self.name, exc)
                 return
 
 
@@ -1001,6 +1002,9 @@ class PodLifecycle:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.changes(), timeout=2.0)
                 continue
+            if not worth_retrying(error):  # 401, 403 (RBAC): no retry helps; the logs are only an aid
+                self.log.warning("Not following the log of container %s: %s", container, error)
+                return
             if not isinstance(error, KubernetesApiError | OSError):
                 raise error
             failures += 1

@@ -25,6 +25,7 @@ __all__ = [
     "LogCursor",
     "LogLine",
     "LogSplitter",
+    "announced_level",
     "format_line",
     "line_level",
     "parse_line",
@@ -220,24 +221,87 @@ class LogCursor:
         return True
 
 
-#: A level word at the start of a line, followed by a separator: ``ERROR: x``, ``[warn] x``, ``INFO - x``, and
-#: Python's default format ``ERROR:root:x``; not ``ERRORS found``.
-_LEVEL = re.compile(r"^\s*\[?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\]?(?:\s*[:\-]|\s)", re.IGNORECASE)
-_LEVELS = {
+_LEVEL_NAMES = {
+    "trace": logging.DEBUG,
     "debug": logging.DEBUG,
     "info": logging.INFO,
+    "notice": logging.INFO,
     "warning": logging.WARNING,
     "warn": logging.WARNING,
     "error": logging.ERROR,
+    "err": logging.ERROR,
     "critical": logging.CRITICAL,
+    "crit": logging.CRITICAL,
     "fatal": logging.CRITICAL,
+    "panic": logging.CRITICAL,
+    # logrus' four-letter forms
+    "trac": logging.DEBUG,
+    "debu": logging.DEBUG,
+    "erro": logging.ERROR,
+    "fata": logging.CRITICAL,
+    "pani": logging.CRITICAL,
 }
+_WORD = "(TRACE|DEBUG|INFO|NOTICE|WARNING|WARN|ERROR|ERR|CRITICAL|CRIT|FATAL|PANIC)"
+#: The level word marked as such (case-insensitive): ``ERROR:`` (Python's ``ERROR:root:x`` too),
+#: ``[ERROR]``, ``<error>``, ``ERROR - ``, ``ERROR | ``, ``ERROR: ``, ``ERROR<tab>``.
+_MARKED = rf"(?:{_WORD}:|[\[<]{_WORD}[\]>]|{_WORD}(?:\s*[-|]\s|\t))"
+#: A timestamp as log libraries print it before the level: ``2024-01-01 12:00:00,123``,
+#: ``2024-01-01T12:00:00.123Z``, ``[2024-01-01 12:00:00 +0000]``, ``12:00:00.123``.
+_STAMP = (
+    r"\[?(?:\d{4}[-/]\d{2}[-/]\d{2}[ T])?\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|\s?[+-]\d{2}:?\d{2}|\s?UTC)?\]?"
+)
+_PREFIXED = re.compile(
+    rf"^\s*(?:{_MARKED}"
+    # logrus' text format, four upper-case letters: WARN[0000] x, ERRO[0003] x.
+    r"|(?-i:(TRAC|DEBU|INFO|WARN|ERRO|FATA|PANI))\[\d+\]"
+    # After a timestamp (and Python's cookbook " - <logger>"): a marked word, or an upper-case one.
+    rf"|{_STAMP}(?:\s+-\s+\S+)?\s*[-|]?\s*(?:{_MARKED}|(?-i:{_WORD})(?:\s|$)))",
+    re.IGNORECASE,
+)
+#: logfmt (logrus, slog, go-kit): ``level=error msg=...``, also after other keys (``time=... level=warn``).
+_LOGFMT = re.compile(
+    r'^\s*(?:[\w.-]+=(?:"[^"]*"|\S*)\s+)*(?:level|lvl|severity)="?([a-z]+)"?(?:\s|$)', re.IGNORECASE
+)
+#: JSON logs (structlog, zap, pino with names): ``{"level": "error", ...}``.
+_JSON = re.compile(r'^\s*\{.*?"(?:level|levelname|severity)"\s*:\s*"([a-z]+)"', re.IGNORECASE)
+#: klog / glog: ``E1201 12:00:00.123456    1 file.go:12] x`` (I, W, E, F).
+_KLOG = re.compile(r"^([IWEF])\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ [^\s\]]+:\d+\] ")
+#: Only the start of a line is looked at (a level is announced there; bounded work for a 1 MiB line).
+_HEAD = 4096
+_KLOG_LEVELS = {"I": logging.INFO, "W": logging.WARNING, "E": logging.ERROR, "F": logging.CRITICAL}
+
+
+def announced_level(text: str) -> int | None:
+    """The level a line announces in a form a log library writes, or None.
+
+    Counted (case-insensitive unless noted): ``ERROR: x`` and Python's ``ERROR:root:x``; ``[ERROR] x``;
+    ``ERROR - x``, ``ERROR | x``, a tab after the word; logrus' ``WARN[0000] x``, ``ERRO[0003] x`` (upper
+    case); a timestamp then the word (``2024-01-01 12:00:00,123 ERROR x``,
+    ``2024-01-01 12:00:00,123 - app - ERROR - x``); logfmt ``level=error``; JSON ``{"level": "error"}``;
+    klog's ``E1201 12:00:00.123456 1 file.go:12] x``. Not counted: a level word used as a word
+    (``Error rate: 0.0%``, ``Critical path ...``, ``debug mode is off``).
+    """
+    text = text[:_HEAD]
+    match = _KLOG.match(text)
+    if match:
+        return _KLOG_LEVELS[match.group(1)]
+    for pattern in (_PREFIXED, _LOGFMT, _JSON):
+        match = pattern.match(text)
+        if match:
+            word = next(g for g in match.groups() if g)
+            return _LEVEL_NAMES.get(word.lower())
+    return None
 
 
 def line_level(text: str) -> int:
-    """The log level a line announces (``ERROR: ...``, ``[warning] ...``), INFO otherwise."""
-    match = _LEVEL.match(text)
-    return _LEVELS[match.group(1).lower()] if match else logging.INFO
+    """The level a container line is logged at: WARNING, ERROR or CRITICAL when the line announces one
+    (see :func:`announced_level`), INFO otherwise.
+
+    A line is never logged below INFO: one that announces DEBUG (or TRACE) is logged at INFO too, so the
+    task log shows every line the container printed whatever the task's log level.
+    """
+    level = announced_level(text)
+    return level if level is not None and level > logging.INFO else logging.INFO
 
 
 def format_line(

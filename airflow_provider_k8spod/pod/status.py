@@ -214,6 +214,7 @@ class StartupTracker:
       other TRANSIENT waits spend that budget.
     - FATAL waiting reasons fail at once, FATAL_AFTER_GRACE ones after ``config_error_grace`` seconds;
       an init container that failed for good fails the start.
+    - A timeout of 0 means no limit (the task's ``execution_timeout`` still applies).
     """
 
     main: str
@@ -247,7 +248,7 @@ class StartupTracker:
                 why = (
                     f"{scheduled.get('reason') or 'Unschedulable'}: {scheduled.get('message') or ''}".strip()
                 )
-            if waited > self.schedule_timeout:
+            if _exceeded(waited, self.schedule_timeout):
                 return StartupDecision(
                     "failed",
                     "ScheduleTimeout",
@@ -281,7 +282,7 @@ class StartupTracker:
         description = "; ".join(
             f"{name}: {reason}" + (f" ({message})" if message else "") for _, name, reason, message in waiting
         )
-        if now - self._scheduled_at > self.startup_timeout:
+        if _exceeded(now - self._scheduled_at, self.startup_timeout):
             return StartupDecision(
                 "failed",
                 "StartupTimeout",
@@ -289,6 +290,11 @@ class StartupTracker:
                 f"being scheduled" + (f"; waiting: {description}" if description else ""),
             )
         return StartupDecision("wait", waiting=description or f"phase {phase(pod)}")
+
+
+def _exceeded(waited: float, limit: float) -> bool:
+    """Whether ``waited`` seconds went past ``limit``; a limit of 0 (or less) is no limit."""
+    return limit > 0 and waited > limit
 
 
 def _waiting_containers(pod: Pod) -> list[tuple[str, str, str, str]]:

@@ -35,6 +35,7 @@ that name the file and the first bad position.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ __all__ = [
     "XCOM_SIDECAR_STOP_COMMAND",
     "XCOM_VOLUME_NAME",
     "SidecarSettings",
+    "check_multiple_outputs",
     "inject_xcom_sidecar",
     "parse_xcom_result",
     "sidecar_container",
@@ -248,7 +250,8 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
     """The value the main container wrote to ``return.json``, or :data:`NO_RESULT`.
 
     Raises :class:`XComResultError` for content that is not JSON (naming the file, line, column and the
-    offending text) or for a read that failed.
+    offending text), for ``NaN``/``Infinity`` (and numbers too large for a float), which Python's json
+    module would accept but Airflow cannot store, or for a read that failed.
     """
     if exit_code == NO_FILE_EXIT_CODE:
         return NO_RESULT
@@ -270,7 +273,13 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
     import json
 
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _OutOfRange as exc:
+        raise XComResultError(
+            f"{XCOM_RETURN_FILE} contains {exc.value}, {exc.why}: JSON has no NaN or Infinity and Airflow "
+            "cannot store it as an XCom. Write null or a string instead (Python's json.dump writes NaN unless "
+            "given allow_nan=False)"
+        ) from None
     except json.JSONDecodeError as exc:
         start = max(0, exc.pos - 20)
         excerpt = text[start : exc.pos + 20].replace("\n", "\\n")
@@ -279,3 +288,42 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
             f"(position {exc.pos}), near {excerpt!r}. Write the result with json.dump, e.g. "
             "'\"hello\"' rather than 'hello'"
         ) from None
+
+
+_JSON_TYPES = {dict: "a JSON object", list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}
+
+
+def check_multiple_outputs(value: Any, *, multiple_outputs: bool) -> None:
+    """With ``multiple_outputs=True`` the result must be a JSON object (one XCom per key); None (no file, or
+    ``null``) pushes nothing, as Airflow does. Raises :class:`XComResultError` naming what the file held."""
+    if not multiple_outputs or value is None or value is NO_RESULT or isinstance(value, dict):
+        return
+    kind = _JSON_TYPES.get(type(value)) or ("a JSON number" if isinstance(value, int | float) else "")
+    raise XComResultError(
+        f"multiple_outputs=True needs {XCOM_RETURN_FILE} to hold a JSON object, e.g. "
+        f'{{"rows": 3, "path": "s3://..."}} (each key becomes an XCom); it holds {kind or type(value).__name__}: '
+        f"{_excerpt(value)}"
+    )
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _OutOfRange(ValueError):
+    def __init__(self, value: str, why: str) -> None:
+        super().__init__(value)
+        self.value, self.why = value, why
+
+
+def _reject_constant(value: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: accepted by Python's json module, not by JSON nor Airflow."""
+    raise _OutOfRange(value, "which is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999
+        raise _OutOfRange(f"the number {text}", "which is out of the range of a float (it reads as Infinity)")
+    return value

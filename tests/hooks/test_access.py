@@ -144,6 +144,59 @@ def test_disable_verify_ssl(no_default_kubeconfig):
     assert access.kubeconfig["clusters"][0]["cluster"]["insecure-skip-tls-verify"] is True
 
 
+def _insecure_kubeconfig() -> str:
+    config = kubeconfig("https://a")
+    config["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
+    return json.dumps(config)
+
+
+@pytest.mark.parametrize(
+    ("settings", "overrides", "why"),
+    [
+        (ConnectionSettings(conn_id="c", kube_config=json.dumps(kubeconfig("https://a"))), {}, None),
+        (
+            ConnectionSettings(
+                conn_id="c", kube_config=json.dumps(kubeconfig("https://a")), disable_verify_ssl=True
+            ),
+            {},
+            "is off for connection 'c' (disable_verify_ssl)",
+        ),
+        (
+            ConnectionSettings(conn_id="c", kube_config=json.dumps(kubeconfig("https://a"))),
+            {"disable_verify_ssl": True},
+            "is off for connection 'c' (disable_verify_ssl)",
+        ),
+        (
+            ConnectionSettings(conn_id="c", host="https://a", token="t", disable_verify_ssl=True),
+            {},
+            "is off for connection 'c' (disable_verify_ssl)",
+        ),
+        (
+            ConnectionSettings(conn_id="c", kube_config=_insecure_kubeconfig()),
+            {},
+            "is off for connection 'c' (insecure-skip-tls-verify in its kubeconfig)",
+        ),
+        (ConnectionSettings(conn_id="c", in_cluster=True), {}, None),
+        (
+            ConnectionSettings(conn_id="c", in_cluster=True, disable_verify_ssl=True),
+            {},
+            "TLS verification of the API server (in-cluster) is off for connection 'c' (disable_verify_ssl)",
+        ),
+    ],
+)
+def test_unverified_tls_is_warned_about(no_default_kubeconfig, caplog, settings, overrides, why):
+    with caplog.at_level("WARNING", logger="airflow_provider_k8spod.hooks.access"):
+        access = resolve_cluster_access(settings, **overrides)
+    warnings = [r.getMessage() for r in caplog.records if "TLS verification" in r.getMessage()]
+    assert access.verifies_tls is (why is None)
+    if why is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert why in warnings[0]
+        assert "Give the connection the cluster's CA certificate (extra 'ca_cert') instead" in warnings[0]
+
+
 def test_serialization_round_trip_carries_no_local_paths(tmp_path, no_default_kubeconfig):
     (tmp_path / "ca.pem").write_text("CA")
     config = kubeconfig("https://a")

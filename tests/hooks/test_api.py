@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 
 import pytest
 
@@ -14,6 +15,8 @@ from airflow_provider_k8spod.exceptions import (
     ForbiddenError,
     InvalidError,
     NotFoundError,
+    TLSVerificationError,
+    UnauthorizedError,
 )
 from airflow_provider_k8spod.hooks import api
 
@@ -97,6 +100,78 @@ def test_errors_name_operation_pod_namespace_and_api_reason(request_, code, reas
     assert type(error) is cls
     assert text in str(error)
     assert (error.status, error.reason, error.api_message) == (code, reason, message)
+
+
+@pytest.mark.parametrize(
+    ("conn_id", "named"),
+    [
+        ("prod_cluster", "the credentials of connection 'prod_cluster' were not accepted"),
+        (None, "the credentials of no connection (in-cluster or the local kubeconfig) were not accepted"),
+    ],
+)
+def test_unauthorized_names_the_connection(conn_id, named):
+    error = api.api_error(
+        api.get_pod("p", "ns"), 401, status(401, "Unauthorized", "Unauthorized"), conn_id=conn_id
+    )
+    assert type(error) is UnauthorizedError
+    assert str(error).startswith('get pod "p" in namespace "ns": 401 Unauthorized: Unauthorized (' + named)
+
+
+def _verify_error() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    error.verify_message = "self-signed certificate in certificate chain"
+    return error
+
+
+def _chained() -> BaseException:
+    try:
+        try:
+            raise _verify_error()
+        except ssl.SSLError as inner:
+            raise ConnectionError("handshake failed") from inner
+    except ConnectionError as outer:
+        return outer
+
+
+def _aiohttp_error() -> BaseException:
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+
+    key = ConnectionKey("10.0.0.1", 6443, True, True, None, None, None)
+    return aiohttp.ClientConnectorCertificateError(connection_key=key, certificate_error=_verify_error())
+
+
+def _urllib3_error() -> BaseException:
+    import urllib3
+
+    return urllib3.exceptions.SSLError(_verify_error())
+
+
+@pytest.mark.parametrize(
+    ("make", "verification"),
+    [
+        (_verify_error, True),  # websocket-client raises it as it is
+        (_urllib3_error, True),
+        (_aiohttp_error, True),
+        (_chained, True),
+        (lambda: ConnectionRefusedError(111, "Connection refused"), False),
+        (lambda: TimeoutError(), False),
+        (lambda: ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), False),
+    ],
+)
+def test_only_a_certificate_verification_failure_is_not_retried(make, verification):
+    error = api.connection_error(api.list_pods("ns"), make(), conn_id="prod_cluster")
+    if verification:
+        assert type(error) is TLSVerificationError
+        assert str(error) == (
+            'list pods in namespace "ns": the API server\'s TLS certificate could not be verified (self-signed '
+            "certificate in certificate chain). Give connection 'prod_cluster' the cluster's CA certificate "
+            "(extra 'ca_cert', or certificate-authority-data in its kubeconfig), or, only where an unverified "
+            "connection is acceptable, set its extra 'disable_verify_ssl' to true"
+        )
+    else:
+        assert type(error) is ApiUnavailableError
+        assert "cannot reach the API server" in str(error)
 
 
 def test_non_status_error_body_is_quoted_briefly():

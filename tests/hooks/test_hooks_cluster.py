@@ -23,6 +23,8 @@ from airflow_provider_k8spod.exceptions import (
     ForbiddenError,
     InvalidError,
     NotFoundError,
+    TLSVerificationError,
+    UnauthorizedError,
 )
 from airflow_provider_k8spod.hooks import access as access_module
 from airflow_provider_k8spod.hooks.access import close_async_clients
@@ -445,6 +447,60 @@ def test_connection_reset_is_retried(local_cluster_connection, flavour):
     else:
         pod = run(AsyncKubernetesHook(retry_policy=FAST).get_pod("reset-me", "default"))
     assert pod["metadata"]["name"] == "reset-me"
+
+
+def host_connection(cluster, *, token: str, ca: bool, **extra) -> dict:
+    server = cluster_kubeconfig(cluster)["clusters"][0]["cluster"]
+    if ca:
+        extra["ca_cert"] = base64.b64decode(server["certificate-authority-data"]).decode()
+    return {"conn_type": "k8spod", "host": server["server"], "password": token, "extra": extra}
+
+
+def call_hook(flavour: str, method: str, *args, **kwargs):
+    policy = RetryPolicy(max_attempts=6, deadline=30.0, base_delay=0.05, max_delay=0.2)
+    if flavour == "sync":
+        return getattr(KubernetesHook("my_cluster", retry_policy=policy), method)(*args, **kwargs)
+    return run(getattr(AsyncKubernetesHook("my_cluster", retry_policy=policy), method)(*args, **kwargs))
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [("list_pods", ("default",)), ("exec_in_pod", ("some-pod", "default", ["true"]))],
+)
+def test_a_certificate_that_cannot_be_verified_fails_at_once_with_a_hint(
+    local_cluster, monkeypatch, caplog, flavour, method, args
+):
+    # No ca_cert: the cluster's self-signed CA is not trusted.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MY_CLUSTER",
+        json.dumps(host_connection(local_cluster, token=local_cluster.token, ca=False)),
+    )
+    with pytest.raises(TLSVerificationError) as caught:
+        call_hook(flavour, method, *args)
+    message = str(caught.value)
+    assert "the API server's TLS certificate could not be verified (" in message
+    assert "certificate" in message.split("verified (", 1)[1]  # the TLS library's reason
+    assert "Give connection 'my_cluster' the cluster's CA certificate (extra 'ca_cert'" in message
+    assert "set its extra 'disable_verify_ssl' to true" in message
+    assert not isinstance(caught.value, ApiUnavailableError)
+    assert "retrying" not in caplog.text  # one attempt: no retry can fix a certificate
+    assert "cannot reach the API server" not in message
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [("list_pods", ("default",)), ("exec_in_pod", ("some-pod", "default", ["true"]))],
+)
+def test_unauthorized_names_the_connection(local_cluster, monkeypatch, flavour, method, args):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MY_CLUSTER", json.dumps(host_connection(local_cluster, token="wrong-token", ca=True))
+    )
+    with pytest.raises(UnauthorizedError) as caught:
+        call_hook(flavour, method, *args)
+    assert "401 Unauthorized" in str(caught.value)
+    assert "the credentials of connection 'my_cluster' were not accepted" in str(caught.value)
 
 
 # -- one long-lived async client per ClusterAccess and event loop --------------------------------------

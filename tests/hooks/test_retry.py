@@ -6,7 +6,16 @@ import random
 
 import pytest
 
-from airflow_provider_k8spod.hooks.retry import RetryPolicy, parse_retry_after
+from airflow_provider_k8spod.exceptions import (
+    ApiUnavailableError,
+    BadRequestError,
+    ForbiddenError,
+    KubernetesApiError,
+    NotFoundError,
+    TLSVerificationError,
+    UnauthorizedError,
+)
+from airflow_provider_k8spod.hooks.retry import RetryPolicy, parse_retry_after, worth_retrying
 
 POLICY = RetryPolicy(max_attempts=5, deadline=30.0, base_delay=1.0, max_delay=8.0, max_retry_after=10.0)
 
@@ -19,6 +28,29 @@ def test_client_errors_are_never_retried(status):
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504, None])
 def test_transient_errors_and_connection_errors_are_retried(status):
     assert POLICY.delay(attempt=1, elapsed=0.0, status=status) is not None
+
+
+@pytest.mark.parametrize(
+    ("error", "worth"),
+    [
+        # Never retried by the policy: 403 on pods/log used to be resumed again and again by the log follower.
+        (ForbiddenError("get pods/log ...: 403 Forbidden", status=403), False),
+        (UnauthorizedError("401", status=401), False),
+        (NotFoundError("404", status=404), False),
+        (BadRequestError("400", status=400), False),
+        (KubernetesApiError("422", status=422), False),
+        (TLSVerificationError("certificate verify failed"), False),
+        # Retried: transient statuses and errors without a status (a cut connection).
+        (ApiUnavailableError("503", status=503), True),
+        (ApiUnavailableError("429", status=429), True),
+        (KubernetesApiError("500", status=500), True),
+        (ApiUnavailableError("cannot reach the API server"), True),
+        (KubernetesApiError("the API server sent a body that is not JSON"), True),
+        (ConnectionResetError(104, "Connection reset by peer"), True),
+    ],
+)
+def test_worth_retrying_follows_the_policy(error, worth):
+    assert worth_retrying(error) is worth
 
 
 def test_retry_after_is_honoured_for_429_and_capped():

@@ -89,6 +89,16 @@ def test_skip_on_exit_code(run_dag, exit_code, state):
         assert "container 'base' exited with 100, listed in skip_on_exit_code" in result.log
 
 
+def test_skip_on_exit_code_given_as_a_string_skips(run_dag):
+    result = run_dag(
+        dag_source(
+            "skip_string", """image="busybox:1.36", cmds=["sh", "-c", "exit 3"], skip_on_exit_code="3" """
+        )
+    )
+    assert result.task_states == {"task": "skipped"}
+    assert "container 'base' exited with 3, listed in skip_on_exit_code" in result.log
+
+
 def test_restart_policy_on_failure_retries_in_the_pod(local_cluster_connection, run_dag):
     result = run_dag(
         dag_source(

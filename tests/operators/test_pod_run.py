@@ -132,6 +132,14 @@ def test_multiple_outputs(run_dag):
     assert result.xcom("task") == {"left": 1, "right": [2]}
 
 
+def test_multiple_outputs_with_a_list_fails_saying_an_object_is_needed(run_dag):
+    result = run_dag(xcom_task("xcom_multiple_list", json.dumps([1, 2]), "multiple_outputs=True"))
+    assert result.task_states == {"task": "failed"}
+    assert "multiple_outputs=True needs /airflow/xcom/return.json to hold a JSON object" in result.log
+    assert "it holds a JSON array: [1, 2]" in result.log
+    assert "expected dictionary for multiple_outputs" not in result.log  # Airflow's generic TypeError
+
+
 def test_xcom_of_a_failed_pod_is_still_published(run_dag):
     result = run_dag(
         dag_source(
@@ -237,18 +245,33 @@ def test_get_logs_false_still_waits_for_completion(local_cluster_connection, run
 
 
 def test_log_levels_follow_the_line(run_dag):
-    result = run_dag(
-        dag_source(
-            "log_levels",
-            """image="busybox:1.36", cmds=["sh", "-c", "echo 'ERROR: it broke'; echo 'WARNING - careful'; echo fine"]""",
-        )
-    )
+    lines = {
+        "it broke": "ERROR: it broke",
+        "careful": "WARNING - careful",
+        "fine": "fine",
+        # Never dropped: a DEBUG line is logged at INFO, so it shows at the default log level.
+        "x=1": "DEBUG: x=1",
+        "mode is off": "debug mode is off",
+        # Level words used as words are not levels.
+        "rate": "Error rate: 0.0%",
+        "path": "Critical path: extract, load",
+    }
+    script = "; ".join(f"echo '{line}'" for line in lines.values())
+    result = run_dag(dag_source("log_levels", f"""image="busybox:1.36", cmds=["sh", "-c", {script!r}]"""))
     levels = {}
     for line in result.log.splitlines():
-        for marker in ("it broke", "careful", "fine"):
+        for marker in lines:
             if "[base] " in line and marker in line:
                 levels[marker] = line.split("[", 1)[1].split("]", 1)[0].strip()
-    assert levels == {"it broke": "error", "careful": "warning", "fine": "info"}
+    assert levels == {
+        "it broke": "error",
+        "careful": "warning",
+        "fine": "info",
+        "x=1": "info",
+        "mode is off": "info",
+        "rate": "info",
+        "path": "info",
+    }
 
 
 def test_pods_of_other_tasks_are_left_alone(local_cluster_connection, run_dag):

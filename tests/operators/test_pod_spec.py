@@ -107,6 +107,52 @@ def test_invalid_on_finish_action() -> None:
         KubernetesPodOperator(task_id="t", on_finish_action="delete")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"startup_timeout_seconds": -5},
+            "startup_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -5",
+        ),
+        (
+            {"schedule_timeout_seconds": -5},
+            "schedule_timeout_seconds: expected 0 (no limit) or a positive number of seconds, got -5",
+        ),
+        ({"skip_on_exit_code": "three"}, "skip_on_exit_code: 'three' is not an exit code"),
+        ({"skip_on_exit_code": 3.0}, "skip_on_exit_code: expected an exit code or a list of exit codes"),
+    ],
+)
+def test_wrong_timeouts_and_exit_codes_are_errors_when_the_dag_is_parsed(
+    tmp_path: Path, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(PodSpecError) as caught:
+        KubernetesPodOperator(task_id="t", **kwargs)
+    assert str(caught.value).startswith(message)
+    # What the user sees: the DAG file does not import, with the argument named.
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag_file = tmp_path / "bad_dag.py"
+    dag_file.write_text(
+        "import pendulum\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow_provider_k8spod.operators.pod import KubernetesPodOperator\n"
+        "with DAG('bad', start_date=pendulum.datetime(2024, 1, 1), schedule=None):\n"
+        f"    KubernetesPodOperator(task_id='t', image='busybox', **{kwargs!r})\n"
+    )
+    bag = DagBag(dag_folder=str(dag_file), safe_mode=False)
+    errors = list(bag.import_errors.values())
+    assert len(errors) == 1
+    assert message in errors[0]
+
+
+def test_zero_timeouts_and_string_exit_codes_are_accepted() -> None:
+    op = KubernetesPodOperator(task_id="t", startup_timeout_seconds=0, skip_on_exit_code="3")
+    assert (op.startup_timeout_seconds, op.schedule_timeout_seconds) == (0, 0)
+    assert op.skip_on_exit_code == [3]
+    assert op.lifecycle_settings().skip_on_exit_code == (3,)
+    assert KubernetesPodOperator(task_id="u", skip_on_exit_code=["100", 101]).skip_on_exit_code == [100, 101]
+
+
 # --- which arguments count as passed -------------------------------------------------------------------
 
 

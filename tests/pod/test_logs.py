@@ -22,6 +22,7 @@ from airflow_provider_k8spod.pod.logs import (
     LogCursor,
     LogLine,
     LogSplitter,
+    announced_level,
     format_line,
     format_timestamp,
     line_level,
@@ -372,30 +373,103 @@ def test_cursor_delivers_runaway_lines_exactly_once(
 
 
 @pytest.mark.parametrize(
+    ("text", "announced"),
+    [
+        # A colon right after the level word (Python's default format "ERROR:root:x" too).
+        ("ERROR: could not connect", logging.ERROR),
+        ("Error: could not connect", logging.ERROR),
+        ("ERROR:root:could not connect", logging.ERROR),
+        ("WARNING:airflow.task:disk almost full", logging.WARNING),
+        ("DEBUG: x=1", logging.DEBUG),
+        ("debug: x=1", logging.DEBUG),
+        ("INFO: starting", logging.INFO),
+        ("CRITICAL: out of money", logging.CRITICAL),
+        ("FATAL: out of money", logging.CRITICAL),
+        ("  ERROR: indented", logging.ERROR),
+        # Brackets.
+        ("[ERROR] could not connect", logging.ERROR),
+        ("[warning] disk almost full", logging.WARNING),
+        ("[debug] x=1", logging.DEBUG),
+        ("<error> could not connect", logging.ERROR),
+        # The word, then a separator.
+        ("error - could not connect", logging.ERROR),
+        ("WARNING - careful", logging.WARNING),
+        ("ERROR | could not connect", logging.ERROR),
+        ("ERROR\tcould not connect", logging.ERROR),
+        # logrus' text format (upper case).
+        ("WARN[0000] disk almost full", logging.WARNING),
+        ("ERRO[0003] could not connect", logging.ERROR),
+        ("Warn[0000] not logrus", None),
+        # After a timestamp.
+        ("2024-01-01 12:00:00,123 ERROR could not connect", logging.ERROR),
+        ("2024-01-01 12:00:00,123 - etl.load - WARNING - disk almost full", logging.WARNING),
+        ("2024-05-01T10:00:00.123Z\terror\tcould not connect", logging.ERROR),  # zap, production
+        ("[2024-01-01 12:00:00 +0000] [ERROR] worker failed", logging.ERROR),  # gunicorn
+        ("12:00:00.123 [main] x", None),
+        ("2024-01-01 12:00:00,123 Error rate: 0.0%", None),
+        # logfmt, at the start or after other keys.
+        ("level=debug msg=starting", logging.DEBUG),
+        ('level=error msg="could not connect"', logging.ERROR),
+        ('time="2024-01-01T12:00:00Z" level=warning msg="disk almost full"', logging.WARNING),
+        ("time=2024-01-01T12:00:00Z level=ERROR msg=boom", logging.ERROR),  # slog
+        ("level=verbose msg=x", None),
+        # JSON.
+        ('{"event": "could not connect", "level": "error"}', logging.ERROR),
+        ('{"levelname": "WARNING", "message": "x"}', logging.WARNING),
+        # klog.
+        ("E1201 12:00:00.123456    1 reflector.go:138] could not connect", logging.ERROR),
+        ("W1201 12:00:00.123456 1 main.go:12] disk almost full", logging.WARNING),
+        ("I1201 12:00:00.123456 1 main.go:12] started", logging.INFO),
+        # A level word used as a word: no level announced.
+        ("debug mode is off", None),
+        ("Debug output follows", None),
+        ("Error rate: 0.0%", None),
+        ("Critical path: extract -> load", None),
+        ("critical section entered", None),
+        ("Warning signs: none", None),
+        ("WARN disk almost full", None),
+        ("ERROR could not connect", None),
+        ("info about the run", None),
+        ("processed 10 rows", None),
+        ("Errors found: 3", None),
+        ("ERRORS found", None),
+        ("errorless run", None),
+        ("the ERROR: comes later in the line", None),
+        ("level=error-prone code", None),
+        ("", None),
+    ],
+)
+def test_announced_level(text: str, announced: int | None) -> None:
+    assert announced_level(text) == announced
+
+
+@pytest.mark.parametrize(
     ("text", "level"),
     [
         ("ERROR: could not connect", logging.ERROR),
-        ("Error: could not connect", logging.ERROR),
-        ("error - could not connect", logging.ERROR),
-        ("[ERROR] could not connect", logging.ERROR),
-        ("  ERROR: indented", logging.ERROR),
-        ("WARNING: disk almost full", logging.WARNING),
-        ("[warning] disk almost full", logging.WARNING),
-        ("WARN disk almost full", logging.WARNING),
-        ("INFO: starting", logging.INFO),
-        ("DEBUG: x=1", logging.DEBUG),
+        ("WARNING - careful", logging.WARNING),
         ("CRITICAL: out of money", logging.CRITICAL),
-        ("FATAL: out of money", logging.CRITICAL),
-        # No level announced: INFO.
+        ("INFO: starting", logging.INFO),
+        # A container line is never logged below INFO, so it shows at the task's default log level.
+        ("DEBUG: x=1", logging.INFO),
+        ("[debug] x=1", logging.INFO),
+        ("level=debug msg=starting", logging.INFO),
+        ("debug mode is off", logging.INFO),
+        # Level words used as words are plain lines.
+        ("Error rate: 0.0%", logging.INFO),
+        ("Critical path: extract -> load", logging.INFO),
         ("processed 10 rows", logging.INFO),
-        ("Errors found: 3", logging.INFO),
-        ("errorless run", logging.INFO),
-        ("the ERROR: comes later in the line", logging.INFO),
         ("", logging.INFO),
     ],
 )
 def test_line_level(text: str, level: int) -> None:
     assert line_level(text) == level
+
+
+def test_only_the_start_of_a_long_line_is_looked_at() -> None:
+    assert line_level("ERROR: " + "x" * 1_000_000) == logging.ERROR
+    assert line_level("x " * 500_000 + "level=error") == logging.INFO
+    assert line_level("a=b " * 250_000) == logging.INFO
 
 
 def test_format_line() -> None:

@@ -974,3 +974,30 @@ def test_event_severity_is_the_events_type() -> None:
     assert event_is_warning({"type": "Warning"}) is True
     assert event_is_warning({"type": "Normal"}) is False
     assert event_is_warning({}) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "limits", "kinds"),
+    [
+        # 0 is no limit: the pod waits as long as the task may run (execution_timeout).
+        ("pending_unschedulable", {"schedule_timeout": 0}, ["wait", "wait", "wait"]),
+        ("pending_container_creating", {"startup_timeout": 0}, ["wait", "wait", "wait"]),
+        ("image_pull_backoff", {"startup_timeout": 0}, ["wait", "wait", "wait"]),
+        # A positive limit is a limit, however small.
+        ("pending_unschedulable", {"schedule_timeout": 0.5}, ["wait", "failed", "failed"]),
+        ("pending_container_creating", {"startup_timeout": 0.5}, ["wait", "failed", "failed"]),
+        # No limit for one does not lift the other.
+        (
+            "pending_container_creating",
+            {"schedule_timeout": 0, "startup_timeout": 5},
+            ["wait", "wait", "failed"],
+        ),
+        ("pending_unschedulable", {"schedule_timeout": 5, "startup_timeout": 0}, ["wait", "wait", "failed"]),
+        # Fatal reasons fail at once whatever the limits.
+        ("invalid_image_name", {"schedule_timeout": 0, "startup_timeout": 0}, ["failed", "failed", "failed"]),
+    ],
+)
+def test_a_timeout_of_zero_is_no_limit(name: str, limits: dict[str, float], kinds: list[str]) -> None:
+    p = pod(name)
+    decisions = run(StartupTracker(MAIN, **limits), [(0.0, p), (1.0, p), (86400.0, p)])
+    assert [d.kind for d in decisions] == kinds

@@ -15,6 +15,7 @@ from airflow_provider_k8spod.pod.xcom import (
     NO_FILE_EXIT_CODE,
     NO_RESULT,
     XCOM_READ_COMMAND,
+    check_multiple_outputs,
     parse_xcom_result,
 )
 
@@ -176,3 +177,71 @@ def test_any_json_written_with_json_dump_reads_back(
 ) -> None:
     stdout = json.dumps(value, indent=indent, ensure_ascii=ensure_ascii).encode()
     assert parse_xcom_result(stdout + b"\n", 0) == value
+
+
+@pytest.mark.parametrize(
+    ("stdout", "named"),
+    [
+        (b"NaN", "contains NaN, which is not a JSON value"),
+        (b'{"ratio": NaN}', "contains NaN, which is not a JSON value"),
+        (b'{"max": Infinity}', "contains Infinity, which is not a JSON value"),
+        (b"[1, -Infinity]", "contains -Infinity, which is not a JSON value"),
+        (b'{"big": 1e999}', "contains the number 1e999, which is out of the range of a float"),
+        (b"-1E400", "contains the number -1E400, which is out of the range of a float"),
+    ],
+)
+def test_nan_and_infinity_are_rejected_naming_the_file_and_value(stdout: bytes, named: str) -> None:
+    # Python's json module reads them, but Airflow's XCom push then fails with "Out of range float values
+    # are not JSON compliant", after the pod is gone: say so while parsing.
+    with pytest.raises(XComResultError) as caught:
+        parse_xcom_result(stdout, 0)
+    assert str(caught.value).startswith(f"/airflow/xcom/return.json {named}")
+    assert "allow_nan=False" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "value"),
+    [
+        (b'"NaN"', "NaN"),  # a string is fine
+        (b'{"Infinity": 1.5e308}', {"Infinity": 1.5e308}),
+        (b"-0.0", -0.0),
+        (b"1e-400", 0.0),  # underflow is a finite float
+    ],
+)
+def test_finite_numbers_and_strings_that_look_like_nan_are_values(stdout: bytes, value: Any) -> None:
+    assert parse_xcom_result(stdout, 0) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "multiple_outputs"),
+    [
+        ({"rows": 3, "path": "s3://x"}, True),
+        ({}, True),
+        (None, True),  # no file, or null: nothing to push, as Airflow does
+        (NO_RESULT, True),
+        ([1, 2], False),  # without multiple_outputs any JSON value is a result
+        ("text", False),
+    ],
+)
+def test_multiple_outputs_accepts_an_object(value: Any, multiple_outputs: bool) -> None:
+    check_multiple_outputs(value, multiple_outputs=multiple_outputs)
+
+
+@pytest.mark.parametrize(
+    ("value", "holds"),
+    [
+        ([1, 2], "a JSON array: [1, 2]"),
+        ("done", "a JSON string: 'done'"),
+        (42, "a JSON number: 42"),
+        (1.5, "a JSON number: 1.5"),
+        (True, "a JSON boolean: True"),
+        (list(range(100)), "a JSON array: " + repr(list(range(100)))[:77] + "..."),
+    ],
+)
+def test_multiple_outputs_with_anything_but_an_object_says_what_it_got(value: Any, holds: str) -> None:
+    with pytest.raises(XComResultError) as caught:
+        check_multiple_outputs(value, multiple_outputs=True)
+    assert str(caught.value) == (
+        "multiple_outputs=True needs /airflow/xcom/return.json to hold a JSON object, e.g. "
+        '{"rows": 3, "path": "s3://..."} (each key becomes an XCom); it holds ' + holds
+    )

@@ -1,0 +1,63 @@
+"""Checks and normalisation of operator arguments that are not part of the pod (pure).
+
+They run when the operator is created, i.e. when the DAG file is parsed, so a wrong value is reported by
+the DAG import error naming the argument, not by a task that creates a pod and then fails (or worse,
+silently behaves differently).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_k8spod.exceptions import PodSpecError
+
+__all__ = ["check_seconds", "check_startup_timeouts", "skip_exit_codes"]
+
+
+def check_startup_timeouts(startup_timeout_seconds: Any, schedule_timeout_seconds: Any) -> None:
+    """Raise :class:`PodSpecError` unless each is 0 (no limit) or a positive number of seconds
+    (``schedule_timeout_seconds`` may be None: it then follows ``startup_timeout_seconds``)."""
+    check_seconds("startup_timeout_seconds", startup_timeout_seconds)
+    if schedule_timeout_seconds is not None:
+        check_seconds("schedule_timeout_seconds", schedule_timeout_seconds)
+
+
+def check_seconds(name: str, value: Any) -> None:
+    """Raise :class:`PodSpecError` naming ``name`` unless ``value`` is 0 (no limit) or a positive number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PodSpecError(f"{name}: expected a number of seconds, got {value!r} ({type(value).__name__})")
+    if math.isnan(value) or value < 0:
+        raise PodSpecError(f"{name}: expected 0 (no limit) or a positive number of seconds, got {value!r}")
+
+
+def skip_exit_codes(value: Any) -> list[int]:
+    """``skip_on_exit_code`` as a list of ints: None, an int, a numeric string, or a collection of those.
+
+    Anything else (a float, a bool, a non-numeric string, a mapping) raises :class:`PodSpecError`: an exit
+    code that can never equal an int would silently never skip.
+    """
+    if value is None:
+        return []
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        return [_exit_code(value, value)]
+    if isinstance(value, Mapping | bytes) or not isinstance(value, Iterable):
+        raise PodSpecError(
+            f"skip_on_exit_code: expected an exit code or a list of exit codes, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return [_exit_code(item, value) for item in value]
+
+
+def _exit_code(item: Any, whole: Any) -> int:
+    if isinstance(item, int) and not isinstance(item, bool):
+        return item
+    if isinstance(item, str):
+        text = item.strip()
+        if text.lstrip("+-").isdigit() and text.isascii():
+            return int(text)
+    where = "" if item is whole else f" in {whole!r}"
+    raise PodSpecError(
+        f"skip_on_exit_code: {item!r}{where} is not an exit code; give ints such as 100 or [100, 101]"
+    )
