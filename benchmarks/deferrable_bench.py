@@ -457,10 +457,16 @@ def child_scale(args: argparse.Namespace) -> int:
         result["finished_early"] = statuses
         result["finished_examples"] = examples[:3]
         await asyncio.to_thread(Path(args.out).write_text, json.dumps(result))
+        # Cancelling every trigger is what a triggerer stop or hand-over does: count what that costs.
+        await asyncio.to_thread(admin.reset)
+        cancelled = time.monotonic()
         ticker.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.wait([*tasks, ticker], timeout=30)
+        _, pending = await asyncio.wait([*tasks, ticker], timeout=30)
+        result["cancel_s"] = time.monotonic() - cancelled
+        result["cancel_pending"] = len(pending)
+        result["cancel_stats"] = await asyncio.to_thread(admin.stats)
 
     asyncio.run(main())
     Path(args.out).write_text(json.dumps(result))
@@ -571,18 +577,22 @@ def _verbs(*stats: dict[str, int]) -> list[str]:
     return [v for v in VERB_ORDER if v in keys] + sorted(keys - set(VERB_ORDER))
 
 
-def _cell(value: Any, width: int = 12) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, bool):
-        value = "yes" if value else "no"
-    return f"{value!s:>{width}}"
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _table(title: str, rows: list[tuple[str, list[Any]]], sides: list[str]) -> None:
     print(title)
     width = max([len(r[0]) for r in rows] + [20])
-    print("  " + " " * width + "".join(_cell(s) for s in sides))
+    widths = [
+        max([12, len(side) + 2] + [len(_text(r[1][i])) + 2 for r in rows]) for i, side in enumerate(sides)
+    ]
+    print("  " + " " * width + "".join(f"{side:>{w}}" for side, w in zip(sides, widths, strict=True)))
     for name, values in rows:
-        print("  " + name.ljust(width) + "".join(_cell(v) for v in values))
+        cells = "".join(f"{_text(v):>{w}}" for v, w in zip(values, widths, strict=True))
+        print("  " + name.ljust(width) + cells)
     print(flush=True)
 
 
@@ -606,6 +616,14 @@ def _phase_stats(run: dict[str, Any]) -> dict[str, int]:
     after = sum(triggers[-1]["stats_after"].values())
     in_triggers = sum(sum(_diff(t["stats_after"], t["stats_before"]).values()) for t in triggers)
     return {"execute": before, "trigger": in_triggers, "reentry": total - after}
+
+
+def _brief(stats: dict[str, int]) -> str:
+    """e.g. '100 (patch pods 100)' for a small stats cell."""
+    total = sum(stats.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{k} {v}" for k, v in sorted(stats.items(), key=lambda kv: -kv[1])) + ")"
 
 
 def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
@@ -908,6 +926,11 @@ def _print_scale(count: int, results: dict[str, Any], names: list[str], unavaila
             [cell(s, lambda r: sum(r["finished_early"].values())) for s in names],
         ),
         ("pods gone afterwards", [cell(s, lambda r: r.get("pods_gone_after", "?")) for s in names]),
+        (
+            "requests on cancel-all",
+            [cell(s, lambda r: _brief(r["cancel_stats"]) if "cancel_stats" in r else "?") for s in names],
+        ),
+        ("cancel-all took s", [cell(s, lambda r: f"{r['cancel_s']:.1f}") for s in names]),
         (
             "cluster CPU s/min, steady",
             [cell(s, lambda r: f"{r['server_cpu_s'] / r['window_s'] * 60:.2f}") for s in names],

@@ -46,6 +46,7 @@ def test_every_listed_module_imports():
         for m in entry["python-modules"]
     ]
     assert "airflow_provider_k8spod.hooks.kubernetes" in modules
+    assert "airflow_provider_k8spod.triggers.pod" in modules
     for module in modules:
         importlib.import_module(module)
     for conn in info["connection-types"]:

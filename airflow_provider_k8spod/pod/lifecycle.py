@@ -795,8 +795,17 @@ class PodLifecycle:
         while True:
             pod = watcher.pod
             if pod is None and watcher.deleted:
-                # Gone before this follower saw it at all (a trigger that starts late).
-                pod = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
+                # Gone before this follower saw it at all (a trigger that starts late): say so plainly.
+                await events.refresh()
+                gone = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
+                return st.Verdict(
+                    st.Outcome.FAILURE,
+                    "the pod has since been deleted: it no longer existed when it was to be followed "
+                    "(somebody or something else deleted it)",
+                    None,
+                    st.failure_record(gone, list(events.events.values()), reason="Deleted", deleted=True),
+                    startup_reason="Deleted",
+                )
             if pod is not None:
                 if watcher.deleted:
                     await events.refresh()

@@ -163,6 +163,10 @@ class NamespaceWatch:
                 await asyncio.sleep(delay)
 
 
+def _no_rbac_to_watch(error: Exception | None) -> bool:
+    return isinstance(error, ForbiddenError) and error.verb in ("watch", "list")
+
+
 def _involved_name(event: Mapping[str, Any]) -> str:
     return str((event.get("involvedObject") or {}).get("name") or "")
 
@@ -193,11 +197,15 @@ class _SharedPodWatcher(PodWatcher):
         super().__init__(hook, handle.name, handle.namespace, log=log, uid=handle.uid or None, **kwargs)
         self.source = source
         self._wakers: set[asyncio.Task[None]] = set()
+        self._fallback = asyncio.Event()
 
     def _listener(self, name: str, pod: Mapping[str, Any] | None, error: Exception | None) -> None:
         # The state changes at once, in the watch's order; waiters are woken on the loop.
         if pod is not None:
             self._set({k: v for k, v in pod.items() if k != "_deleted"}, deleted=bool(pod.get("_deleted")))
+        if _no_rbac_to_watch(error):
+            self._fallback.set()  # not an error of the pod: follow it on its own instead
+            error = None
         self._wakers.add(task := asyncio.get_running_loop().create_task(self._wake(error)))
         task.add_done_callback(self._wakers.discard)
 
@@ -206,14 +214,14 @@ class _SharedPodWatcher(PodWatcher):
         watch.subscribe(self.name, self._listener)
         try:
             await watch.listed.wait()
-            if isinstance(watch.error, ForbiddenError) and watch.error.verb in ("watch", "list"):
-                # No RBAC for a namespace-wide watch: follow this pod on its own (a watch, or polling).
-                await PodWatcher._run(self)
-                return
-            if watch.error is not None:
+            if _no_rbac_to_watch(watch.error):
+                self._fallback.set()
+            elif watch.error is not None:
                 raise watch.error
             cached = watch.cache.get(self.name)
-            if cached is not None:
+            if self._fallback.is_set():
+                pass
+            elif cached is not None:
                 await self._update(cached)
             else:
                 # Not (yet) seen by the shared watch: read it once.
@@ -221,8 +229,11 @@ class _SharedPodWatcher(PodWatcher):
                     await self._update(await self.hook.get_pod(self.name, self.namespace))
                 except NotFoundError:
                     await self._update(None, deleted=True)
-            while not self.deleted and self.error is None:
+            while not self.deleted and self.error is None and not self._fallback.is_set():
                 await self.changes()
+            if self._fallback.is_set() and not self.deleted:
+                # No RBAC for a namespace-wide watch: follow this pod on its own (a watch, or polling).
+                await PodWatcher._run(self)
         finally:
             if watch.unsubscribe(self.name, self._listener):
                 _release(self.source.key, self.namespace, "pods", watch)
@@ -241,16 +252,25 @@ class _SharedEvents(PodEvents):
         # task's log by the context of the asyncio task that logs it, and the shared watch runs in another.
         if event is not None:
             self._queue.put_nowait(event)
+        elif error is not None:
+            self._queue.put_nowait({"_error": error})
 
     async def run(self) -> None:
         watch = _acquire(self.hook, self.source.key, self.namespace, "events", self.log)
         watch.subscribe(self.name, self._listener)
         try:
             await watch.listed.wait()
-            for event in watch.events_of(self.name):
-                self._record(event)
+            if watch.error is not None:
+                self.log.warning("Cannot read the events of pod %s: %s", self.name, watch.error)
+                return
+            for cached in watch.events_of(self.name):
+                self._record(cached)
             while True:
-                self._record(await self._queue.get())
+                event = await self._queue.get()
+                if "_error" in event:
+                    self.log.warning("Cannot read the events of pod %s: %s", self.name, event["_error"])
+                    return
+                self._record(event)
         finally:
             if watch.unsubscribe(self.name, self._listener):
                 _release(self.source.key, self.namespace, "events", watch)

@@ -147,7 +147,7 @@ class KubernetesPodTrigger(BaseTrigger):
             hook,
             settings,
             log=self.log,
-            observer=_TriggerObserver(callbacks, hook, self.log) if callbacks else None,
+            observer=_TriggerObserver(callbacks, hook, self) if callbacks else None,
             log_formatter=formatter[0] if formatter else None,
             watches=SharedWatches(access.key),
         )
@@ -243,10 +243,10 @@ def _import(path: str) -> Any:
 class _TriggerObserver:
     """Runs callbacks on the triggerer's loop (``mode="async"``), in order, as the lifecycle reports."""
 
-    def __init__(self, callbacks: list[Any], hook: Any, log: Any) -> None:
+    def __init__(self, callbacks: list[Any], hook: Any, trigger: KubernetesPodTrigger) -> None:
         from airflow_provider_k8spod.operators._driver import CallbackObserver
 
-        self.hook, self.log = hook, log
+        self.hook, self.log, self.trigger = hook, trigger.log, trigger
         self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._inner = CallbackObserver(callbacks, self._dispatch)
@@ -265,8 +265,16 @@ class _TriggerObserver:
         client = CoreV1Api(await self.hook.get_api_client())
         while (item := await self._queue.get()) is not None:
             method, kwargs = item
+            # There is no operator on the triggerer: callbacks get the trigger (it has ``log``) and no context.
             await run_callbacks(
-                self.callbacks, method, log=self.log, client=client, mode=ExecutionMode.ASYNC, **kwargs
+                self.callbacks,
+                method,
+                log=self.log,
+                client=client,
+                mode=ExecutionMode.ASYNC,
+                operator=self.trigger,
+                context=None,
+                **kwargs,
             )
 
     async def wait(self) -> None:

@@ -48,7 +48,7 @@ def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
     assert "the pod's node stopped reporting (phase Unknown)" in result.log
 
 
-def test_pod_deleted_under_us(local_cluster_connection, run_dag):
+def test_pod_deleted_under_us(local_cluster_connection, run_dag, mode):
     with WhenPod(
         local_cluster_connection,
         running(),
@@ -61,7 +61,9 @@ def test_pod_deleted_under_us(local_cluster_connection, run_dag):
         "the pod has since been deleted" in result.log
         or "the pod was deleted while container 'base'" in result.log
     )
-    assert "[base] started" in result.log
+    if mode == "sync":
+        # Deferred, the triggerer may start following only after the pod is gone: its lines are gone too.
+        assert "[base] started" in result.log
 
 
 def test_active_deadline_exceeded(local_cluster_connection, run_dag):

@@ -217,8 +217,8 @@ def test_log_formatter_and_prefix(run_dag):
     result = run_dag(
         dag_source(
             "log_format",
-            """image="busybox:1.36", cmds=["sh", "-c", "echo formatted"],
-            log_formatter=lambda container, line: f"<<{container}|{line}>>" """,
+            """image="busybox:1.36", cmds=["sh", "-c", "echo formatted"], log_formatter=angle""",
+            extra='def angle(container, line):\n    return f"<<{container}|{line}>>"\n',
         )
     )
     assert "<<base|formatted>>" in result.log
@@ -230,6 +230,22 @@ def test_log_formatter_and_prefix(run_dag):
     )
     assert "[base] plain-line" not in result.log
     assert "plain-line" in result.log
+
+
+def test_a_log_formatter_that_cannot_travel_is_reported_not_dropped(run_dag, mode):
+    result = run_dag(
+        dag_source(
+            "log_format_lambda",
+            """image="busybox:1.36", cmds=["sh", "-c", "echo formatted"],
+            log_formatter=lambda container, line: f"<<{container}|{line}>>" """,
+        )
+    )
+    assert result.task_states == {"task": "success"}
+    if mode == "sync":
+        assert "<<base|formatted>>" in result.log
+    else:
+        assert "cannot be imported by the triggerer" in result.log
+        assert "[base] formatted" in result.log
 
 
 def test_get_logs_false_still_waits_for_completion(local_cluster_connection, run_dag):
