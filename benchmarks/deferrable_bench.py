@@ -37,7 +37,12 @@ which resolved to apache-airflow 3.3.2, apache-airflow-providers-cncf-kubernetes
 36.0.3, kubernetes_asyncio 36.1.0 (the script prints the versions it finds). Our package is not needed
 there: the local cluster runs from our venv, and the upstream side only gets its kubeconfig (connection
 ``kubernetes_default`` of type ``kubernetes`` with extra ``kube_config_path``). Each side gets its own
-throw-away AIRFLOW_HOME with a sqlite database.
+throw-away AIRFLOW_HOME with a sqlite database. Upstream's dag.test scenarios need the local cluster's
+``namespaces`` isolation: its XCom sidecar is stopped with ``kill -2 $(pgrep -f sh)``, which without a PID
+namespace would signal every shell on the machine.
+
+``--json PATH`` also writes the raw figures; ``--keep`` keeps the work directory with each child's log.
+The figures of the last full run, and what they show, are in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -507,8 +507,11 @@ def _make_async_client(material: _Material, ssl_context: ssl.SSLContext, *, keep
     rest_client.server_hostname = configuration.tls_server_name
     rest_client.proxy = configuration.proxy
     rest_client.proxy_headers = configuration.proxy_headers
+    # No connection limit: a triggerer follows hundreds of pods, each holding one connection for its log
+    # stream for as long as the pod runs; aiohttp's default of 100 made the 101st stream (and every request
+    # after it, watches and execs included) wait for a connection that never came free.
     connector = aiohttp.TCPConnector(
-        limit=configuration.connection_pool_maxsize or 100,
+        limit=0,
         ssl=ssl_context,
         socket_factory=make_socket if socket_options else None,
     )

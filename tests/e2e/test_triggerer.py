@@ -40,6 +40,11 @@ class Triggerer:
                 start_new_session=True,
             )
 
+    def log(self) -> str:
+        """What every triggerer process of this test printed (for failure messages)."""
+        home = Path(os.environ["AIRFLOW_HOME"])
+        return "\n".join((home / f"triggerer-{n}.log").read_text(errors="replace") for n in range(1, self.starts + 1))
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -74,7 +79,13 @@ def test_triggerer_restarted_mid_run_loses_and_repeats_no_line(local_cluster_con
     restarted = threading.Event()
 
     def restart(c, pod):
-        time.sleep(2.0)  # some lines are in the log already
+        # Once the first triggerer has put some of the pod's lines into the task log, stop it gracefully.
+        logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "dag_id=triggerer_restart"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any("[base] line 3" in p.read_text(errors="replace") for p in logs.rglob("*.trigger.*.log")):
+                break
+            time.sleep(0.1)
         triggerer.stop(signal.SIGTERM)
         triggerer.start()
         restarted.set()
@@ -84,13 +95,17 @@ def test_triggerer_restarted_mid_run_loses_and_repeats_no_line(local_cluster_con
             dag_source(
                 "triggerer_restart",
                 """image="busybox:1.36", deferrable=True,
-                cmds=["sh", "-c", "for i in $(seq 1 80); do echo line $i; sleep 0.1; done"]""",
+                cmds=["sh", "-c", "for i in $(seq 1 150); do echo line $i; sleep 0.1; done"]""",
             ),
             use_executor=True,
         )
-    assert fault.fired.is_set() and restarted.is_set()
+    assert fault.fired.is_set()
+    assert restarted.is_set()
     assert result.task_states == {"task": "success"}, result.log[-5000:]
-    assert _numbered_lines(result.log, 80) == list(range(1, 81)), result.log[-5000:]
+    assert _numbered_lines(result.log, 150) == list(range(1, 151)), result.log[-5000:]
+    # The lines came from the triggerer (two of them), the second continuing where the first stopped.
+    assert "Deferring: the triggerer follows pod default/task-" in result.log
+    assert "where the previous follower stopped" in result.log, result.log[-5000:]
     assert cluster.stats()["create pods"] == 1
     assert cluster.pods() == []
 
@@ -119,7 +134,7 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
         _mark_failed(dag_id, "task", index)
 
     operator = "KubernetesPodOperator.partial" if mapped else "KubernetesPodOperator"
-    arguments = """image="busybox:1.36", deferrable=True"""
+    arguments = """image="busybox:1.36", deferrable=True, termination_grace_period=2"""
     source = dag_source(dag_id, arguments, operator=operator)
     if mapped:
         source = source.replace(f"{arguments})", f"{arguments}).expand(cmds=[['sh', '-c', 'sleep 120']])")
@@ -134,5 +149,6 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
         if not task_pods(cluster):
             break
         time.sleep(0.1)
-    assert task_pods(cluster) == []
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+    assert task_pods(cluster) == [], "\n".join(p.read_text()[-3000:] for p in logs.rglob("*.trigger.*.log"))
     assert time.monotonic() - started < 100  # the pod was deleted, not left to finish its 120 s

@@ -62,7 +62,9 @@ def test_handle_round_trip_and_of_pod():
         "spec": {"containers": [{"name": "base"}]},
     }
     handle = PodHandle.of(pod, adopted=True)
-    assert handle.managed and handle.adopted and handle.main == "base"
+    assert handle.managed
+    assert handle.adopted
+    assert handle.main == "base"
     assert handle.identity == TaskIdentity("d", "t", "r", 2, 3)
     assert PodHandle.from_dict(_through_json(handle.to_dict())) == handle
 
