@@ -43,7 +43,9 @@ class Triggerer:
     def log(self) -> str:
         """What every triggerer process of this test printed (for failure messages)."""
         home = Path(os.environ["AIRFLOW_HOME"])
-        return "\n".join((home / f"triggerer-{n}.log").read_text(errors="replace") for n in range(1, self.starts + 1))
+        return "\n".join(
+            (home / f"triggerer-{n}.log").read_text(errors="replace") for n in range(1, self.starts + 1)
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -110,6 +112,24 @@ def test_triggerer_restarted_mid_run_loses_and_repeats_no_line(local_cluster_con
     assert cluster.pods() == []
 
 
+def _wait_for_state(dag_id: str, task_id: str, map_index: int, state: str, timeout: float = 120) -> None:
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            ti = (
+                session.query(TaskInstance)
+                .filter_by(dag_id=dag_id, task_id=task_id, map_index=map_index)
+                .one()
+            )
+            if str(ti.state) == state:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{dag_id}.{task_id}[{map_index}] never became {state}")
+
+
 def _mark_failed(dag_id: str, task_id: str, map_index: int = -1) -> None:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -129,8 +149,9 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
     dag_id = f"deferred_mark_failed_{'mapped' if mapped else 'task'}"
 
     def deferred_then_mark(c, pod):
-        time.sleep(3.0)  # the task has deferred and the triggerer follows the pod
         index = int(pod["metadata"]["labels"].get("map_index", -1))
+        _wait_for_state(dag_id, "task", index, "deferred")
+        time.sleep(2.0)  # the triggerer follows the pod
         _mark_failed(dag_id, "task", index)
 
     operator = "KubernetesPodOperator.partial" if mapped else "KubernetesPodOperator"
@@ -150,5 +171,5 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
             break
         time.sleep(0.1)
     logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
-    assert task_pods(cluster) == [], "\n".join(p.read_text()[-3000:] for p in logs.rglob("*.trigger.*.log"))
+    assert task_pods(cluster) == [], "\n".join(p.read_text()[-3000:] for p in logs.rglob("*.log"))
     assert time.monotonic() - started < 100  # the pod was deleted, not left to finish its 120 s
