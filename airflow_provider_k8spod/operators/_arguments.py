@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import copy
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from airflow_provider_k8spod.pod.spec import POD_ARGUMENTS
 
-__all__ = ["SIDECAR_ARGUMENTS", "names_or_all", "record_passed_arguments"]
+__all__ = [
+    "SIDECAR_ARGUMENTS",
+    "WITHOUT_EFFECT",
+    "names_or_all",
+    "record_passed_arguments",
+    "warn_without_effect",
+]
 
 #: Arguments that shape the pod but are not :data:`POD_ARGUMENTS` of the pure builder.
 SIDECAR_ARGUMENTS = (
@@ -58,3 +65,23 @@ def names_or_all(value: Any) -> tuple[str, ...] | bool:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
+
+
+#: Upstream arguments that have no effect here, and why (docs/operator.md lists them too).
+WITHOUT_EFFECT = {
+    "base_container_status_polling_interval": "the end of the main container is observed through a watch "
+    "of the pod, never by polling",
+    "logging_interval": "logs are streamed live in both modes; no worker is resumed to print them",
+    "trigger_kwargs": "the trigger is built from the operator's own arguments (see docs/deferrable.md)",
+}
+
+
+def warn_without_effect(**arguments: tuple[Any, Any]) -> None:
+    """Warn (once per DAG file line) about each upstream argument passed that has no effect here."""
+    for name, (value, default) in arguments.items():
+        if value != default:
+            warnings.warn(
+                f"{name} has no effect with airflow-provider-k8spod: {WITHOUT_EFFECT[name]}",
+                UserWarning,
+                stacklevel=4,
+            )

@@ -1,50 +1,44 @@
 """``KubernetesPodOperator``: run one Airflow task as one Kubernetes pod.
 
-This module holds the constructor (every argument of upstream ``cncf-kubernetes``' operator, with the same
-names and defaults), templating (upstream's 22 template fields plus rendering inside Kubernetes models),
-building the pod (:meth:`KubernetesPodOperator.build_pod_request_obj`,
-:meth:`KubernetesPodOperator.build_pod_manifest`) and :meth:`KubernetesPodOperator.dry_run`. The pod
-itself is built by the pure :func:`airflow_provider_k8spod.pod.spec.build_pod`; see docs/pod-spec.md.
+This module holds the constructor: every argument of upstream ``cncf-kubernetes``' operator, with the same
+names and defaults, checked when the DAG is parsed. The rest lives beside it, as mixins and helpers:
 
-Which arguments the user passed is recorded when the operator is created (explicit keyword arguments,
-``default_args``, ``partial`` and ``expand`` values alike): only those change the pod built from a manifest.
+- :mod:`._building`: templating (upstream's 22 template fields plus rendering inside Kubernetes models) and
+  building the pod (``build_pod_manifest``, ``build_pod_request_obj``, ``dry_run``) with the pure
+  :func:`airflow_provider_k8spod.pod.spec.build_pod`; see docs/pod-spec.md.
+- :mod:`._running`: ``execute`` in both modes, ``trigger_reentry``, ``on_kill``, callbacks; the lifecycle
+  itself is :mod:`airflow_provider_k8spod.pod.lifecycle`.
+- :mod:`._arguments`: which arguments the user passed (explicit keyword arguments, ``default_args``,
+  ``partial`` and ``expand`` values alike): only those change the pod built from a manifest.
+- :mod:`._driver` (the worker's loop thread, callbacks) and :mod:`._airflow` (Airflow glue).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_k8spod.exceptions import ConnectionConfigError, PodSpecError
+from airflow_provider_k8spod.exceptions import PodSpecError
 from airflow_provider_k8spod.hooks.access import ClusterAccess
-from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.operators._airflow import (
-    airflow_version_label,
-    apply_pod_mutation_hook,
     default_deferrable,
     deprecation_warning,
-    redact,
 )
-from airflow_provider_k8spod.operators._arguments import record_passed_arguments
+from airflow_provider_k8spod.operators._arguments import record_passed_arguments, warn_without_effect
+from airflow_provider_k8spod.operators._building import PodBuilding
 from airflow_provider_k8spod.operators._running import PodRunning
 from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
-from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
-from airflow_provider_k8spod.pod.normalize import is_model, to_model
 from airflow_provider_k8spod.pod.spec import (
     DEFAULT_BASE_CONTAINER_NAME,
-    POD_ARGUMENTS,
-    build_pod,
-    pod_to_yaml,
 )
-from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE, sidecar_settings
+from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE
 
 if TYPE_CHECKING:
-    import jinja2
-    from airflow.sdk import Context
+    pass
 
 __all__ = ["KubernetesPodOperator"]
 
@@ -55,7 +49,7 @@ _ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod",
 _ON_KILL_ACTIONS = ("delete_pod", "keep_pod")
 
 
-class KubernetesPodOperator(PodRunning, BaseOperator):
+class KubernetesPodOperator(PodRunning, PodBuilding, BaseOperator):
     """Run a task in a Kubernetes pod; a drop-in for upstream ``cncf-kubernetes``' operator.
 
     Every argument of upstream's operator is accepted with the same name and default. The pod is built
@@ -292,7 +286,7 @@ class KubernetesPodOperator(PodRunning, BaseOperator):
         self.poll_interval = poll_interval
         self.logging_interval = logging_interval
         self.trigger_kwargs = trigger_kwargs
-        _warn_without_effect(
+        warn_without_effect(
             base_container_status_polling_interval=(base_container_status_polling_interval, 1),
             logging_interval=(logging_interval, None),
             trigger_kwargs=(trigger_kwargs, None),
@@ -323,63 +317,6 @@ class KubernetesPodOperator(PodRunning, BaseOperator):
     def container_logs(self, value: Iterable[str] | str | bool | None) -> None:
         self._container_logs = value
 
-    @property
-    def passed_arguments(self) -> frozenset[str]:
-        """Names of the constructor arguments that were passed with a value (not None)."""
-        return frozenset(getattr(self, "_k8spod_passed", frozenset()))
-
-    # --- templating ---------------------------------------------------------------------------------------
-
-    def _do_render_template_fields(
-        self,
-        parent: Any,
-        template_fields: Iterable[str],
-        context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        # A dict of env vars becomes a list before rendering, so that names are rendered too.
-        if parent is self and "env_vars" in template_fields and isinstance(self.env_vars, Mapping):
-            self.env_vars = [
-                {"name": key, "value": value} if value is not None else {"name": key}
-                for key, value in self.env_vars.items()
-            ]
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
-
-    def _render_nested_template_fields(
-        self,
-        value: Any,
-        context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        """Render every attribute of a ``kubernetes.client`` model (recursively), others as usual."""
-        if not is_model(value):
-            super()._render_nested_template_fields(value, context, jinja_env, seen_oids)
-            return
-        if id(value) in seen_oids:
-            return
-        seen_oids.add(id(value))
-        for attr in type(value).openapi_types:
-            current = getattr(value, attr, None)
-            if current is None or isinstance(current, (bool, int, float)):
-                continue
-            rendered = self.render_template(current, context, jinja_env, seen_oids)
-            if rendered is not current:
-                setattr(value, attr, rendered)
-
-    # --- building the pod ---------------------------------------------------------------------------------
-
-    def _was_passed(self, name: str) -> bool:
-        if name in self.passed_arguments:
-            return True
-        unpassed = getattr(self, "_k8spod_unpassed_values", {})
-        return name in unpassed and getattr(self, name, None) != unpassed[name]
-
-    def pod_arguments(self) -> dict[str, Any]:
-        """The pod-shaping arguments that were passed, with their current (rendered) values."""
-        return {name: getattr(self, name) for name in sorted(POD_ARGUMENTS) if self._was_passed(name)}
-
     def _default_namespace(self, connection_namespace: str | None) -> str:
         if connection_namespace:
             return connection_namespace
@@ -389,88 +326,3 @@ class KubernetesPodOperator(PodRunning, BaseOperator):
         except OSError:
             found = ""
         return found or "default"
-
-    def build_pod_manifest(
-        self, context: Context | Mapping[str, Any] | None = None, *, default_namespace: str | None = None
-    ) -> dict[str, Any]:
-        """The pod for ``context`` as a canonical camelCase dict (what ``kubectl get -o json`` shows).
-
-        Never contacts a cluster. The connection is read for the namespace and the XCom sidecar settings;
-        a missing ``kubernetes_default`` means defaults. Without a context (``dry_run``) the pod has no task
-        instance labels, its name suffix derives from the dag and task ids, and values that are still
-        Jinja templates are shown as they are (their names and quantities are checked once rendered).
-        """
-        identity = TaskIdentity.from_context(context) if context is not None else None
-        settings = self._connection_settings(strict=context is not None)
-        sidecar = None
-        if self.do_xcom_push:
-            sidecar = sidecar_settings(
-                image=self._passed_or_none("xcom_sidecar_container_image"),
-                resources=self._passed_or_none("xcom_sidecar_container_resources"),
-                security_context=self._passed_or_none("xcom_sidecar_container_security_context"),
-                connection_image=settings.xcom_sidecar_container_image,
-                connection_resources=settings.xcom_sidecar_container_resources,
-                connection_security_context=settings.xcom_sidecar_container_security_context,
-            )
-        pod = build_pod(
-            self.pod_arguments(),
-            task_id=self.task_id,
-            dag_id=self.dag_id if self.has_dag() else None,
-            identity=identity,
-            default_namespace=self._default_namespace(default_namespace or settings.namespace),
-            xcom_sidecar=sidecar,
-            extra_labels={"airflow_version": airflow_version_label()},
-            default_base_container_name=self.BASE_CONTAINER_NAME,
-            allow_templates=context is None,
-        )
-        return apply_pod_mutation_hook(pod)
-
-    def _connection_settings(self, *, strict: bool) -> ConnectionSettings:
-        """The connection's settings; without a task context (``dry_run``) a broken one means defaults."""
-        try:
-            return load_connection_settings(self.kubernetes_conn_id)
-        except ConnectionConfigError as exc:
-            if strict:
-                raise
-            self.log.warning("Building the pod with default settings: %s", exc)
-            return ConnectionSettings()
-
-    def _passed_or_none(self, name: str) -> Any:
-        return getattr(self, name) if self._was_passed(name) else None
-
-    def build_pod_request_obj(self, context: Context | Mapping[str, Any] | None = None) -> Any:
-        """The pod for ``context`` as a ``kubernetes.client.V1Pod`` (upstream-compatible name)."""
-        return to_model(self.build_pod_manifest(context), "V1Pod")
-
-    def pod_yaml(self, context: Context | Mapping[str, Any] | None = None) -> str:
-        """The pod for ``context`` as YAML, fit for showing: secrets masked (see :meth:`dry_run`)."""
-        return pod_to_yaml(redact(self.build_pod_manifest(context)))
-
-    def dry_run(self) -> None:
-        """Print the pod this task would create as YAML, without credentials or a cluster.
-
-        Values of environment variables with sensitive names (``*password*``, ``*token*``, ...) and values
-        Airflow masks as secrets are replaced by ``***``. There is no task instance, so the pod has no
-        identity labels and its name suffix derives from the dag and task ids.
-        """
-        print(self.pod_yaml())
-
-
-#: Upstream arguments that have no effect here, and why (docs/operator.md lists them too).
-WITHOUT_EFFECT = {
-    "base_container_status_polling_interval": "the end of the main container is observed through a watch "
-    "of the pod, never by polling",
-    "logging_interval": "logs are streamed live in both modes; no worker is resumed to print them",
-    "trigger_kwargs": "the trigger is built from the operator's own arguments (see docs/deferrable.md)",
-}
-
-
-def _warn_without_effect(**arguments: tuple[Any, Any]) -> None:
-    """Warn (once per DAG file line) about each upstream argument passed that has no effect here."""
-    for name, (value, default) in arguments.items():
-        if value != default:
-            warnings.warn(
-                f"{name} has no effect with airflow-provider-k8spod: {WITHOUT_EFFECT[name]}",
-                UserWarning,
-                stacklevel=4,
-            )
