@@ -52,7 +52,15 @@ from airflow_provider_k8spod.pod.identity import (
     pod_try_number,
     task_instance_selector,
 )
-from airflow_provider_k8spod.pod.logs import LogCursor, LogLine, LogSplitter, format_line, line_level
+from airflow_provider_k8spod.pod.logs import (
+    LogCursor,
+    LogLine,
+    LogSplitter,
+    ResumePolicy,
+    format_line,
+    line_level,
+    missing_range,
+)
 from airflow_provider_k8spod.pod.spec import main_container_name
 from airflow_provider_k8spod.pod.xcom import (
     DEFAULT_MAX_XCOM_SIZE,
@@ -102,6 +110,9 @@ class LifecycleSettings:
     durable: bool = True
     #: After a container terminated, how long its log stream may take to end before it is cut short.
     drain_timeout: float = 30.0
+    #: How long reading the rest of an ended container's log may go without delivering a line before it
+    #: gives up (and says which lines are missing); each read that delivers lines starts it over.
+    log_stall_timeout: float = 60.0
     #: How long to wait for the XCom sidecar to be running once the main container finished.
     sidecar_timeout: float = 120.0
     #: Server-side timeout of each watch request (the watch is resumed after it).
@@ -894,7 +905,17 @@ class PodLifecycle:
                 task.cancel()
                 stopped.append(name)
         if finishing:
-            await asyncio.wait(finishing, timeout=self.settings.drain_timeout + 75)
+            # A safety net only: each follower bounds itself (no line for log_stall_timeout ends it).
+            limit = self.settings.drain_timeout + 2 * self.settings.log_stall_timeout + 75
+            _, late = await asyncio.wait(finishing, timeout=limit)
+            for name, task in self._followers.items():
+                if task in late:
+                    task.cancel()
+                    self.log.warning(
+                        "%s: reading it took longer than %.0fs",
+                        missing_range(name, self._cursors.setdefault(name, LogCursor())),
+                        limit,
+                    )
         for name in stopped:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._followers[name]
@@ -919,7 +940,9 @@ class PodLifecycle:
         """Follow one container's log until it has terminated and the stream is drained."""
         cursor = self._cursors.setdefault(container, LogCursor())
         splitter = LogSplitter()
-        failures = 0
+        # While the container runs, following never gives up on a transient error (a silent container
+        # delivers nothing either); progress resets the back-off however often the stream is cut.
+        policy = ResumePolicy(self.clock(), stall_limit=0)
         name, namespace = self._pod_ref()
 
         def ran(p: Mapping[str, Any]) -> bool:
@@ -949,6 +972,7 @@ class PodLifecycle:
             if pod is None or not ran(pod):
                 return  # the pod ended or was deleted without this container ever running
             restarts = _restart_count(pod, container)
+            before = cursor.delivered
             cursor.new_stream()
             splitter.reset()  # a partial line of a cut stream comes again, whole, in the next one
             consumer = asyncio.create_task(consume())
@@ -964,7 +988,7 @@ class PodLifecycle:
                             await consumer
                         self.log.warning(
                             "The log stream of container %s did not end %.0fs after it terminated; "
-                            "reading its remaining lines once",
+                            "reading its remaining lines",
                             container,
                             self.settings.drain_timeout,
                         )
@@ -1000,6 +1024,9 @@ class PodLifecycle:
                     container,
                     cursor.since_time(),
                 )
+                pause = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())
+                if pause:
+                    await asyncio.sleep(pause)
                 continue
             if isinstance(error, NotFoundError):
                 return
@@ -1016,8 +1043,16 @@ class PodLifecycle:
                 return
             if not isinstance(error, KubernetesApiError | OSError):
                 raise error
-            failures += 1
-            delay = min(10.0, 0.2 * 2 ** min(failures, 6))
+            if over:
+                self.log.warning(
+                    "Log stream of container %s was interrupted (%s); reading the rest from %s",
+                    container,
+                    error,
+                    cursor.since_time(),
+                )
+                await self._read_rest(container, cursor)
+                return
+            delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock()) or 0.0
             self.log.warning(
                 "Log stream of container %s was interrupted (%s); resuming from %s in %.1fs",
                 container,
@@ -1025,31 +1060,53 @@ class PodLifecycle:
                 cursor.since_time(),
                 delay,
             )
-            if over:
-                await self._read_rest(container, cursor)
-                return
             await asyncio.sleep(delay)
 
     async def _read_rest(self, container: str, cursor: LogCursor) -> None:
-        """One bounded, non-following read of what the cursor has not delivered yet."""
+        """Non-following reads of what the cursor has not delivered yet, until one reads to the end.
+
+        A read that is cut after delivering lines is followed by the next at once; reads that deliver
+        nothing back off, and after ``log_stall_timeout`` seconds without a line this gives up and says
+        which lines are missing (:class:`~.logs.ResumePolicy`).
+        """
         name, namespace = self._pod_ref()
-        splitter = LogSplitter()
-        cursor.new_stream()
-        try:
-            async with asyncio.timeout(60):
-                async for chunk in self.hook.read_pod_logs(
-                    name,
-                    namespace,
-                    container=container,
-                    timestamps=True,
-                    since_time=cursor.since_time(),
-                ):
-                    for line in splitter.feed(chunk):
-                        self._emit(container, line, cursor)
+        stall = self.settings.log_stall_timeout
+        policy = ResumePolicy(self.clock(), stall_limit=stall)
+        while True:
+            splitter = LogSplitter()
+            before = cursor.delivered
+            cursor.new_stream()
+            try:
+                async with asyncio.timeout(stall if stall > 0 else None):
+                    async for chunk in self.hook.read_pod_logs(
+                        name,
+                        namespace,
+                        container=container,
+                        timestamps=True,
+                        since_time=cursor.since_time(),
+                    ):
+                        for line in splitter.feed(chunk):
+                            self._emit(container, line, cursor)
+                # Read to the end: the last line may lack its newline. (Not after a cut: that part of a
+                # line comes again, whole, in the next read.)
                 for line in splitter.flush():
                     self._emit(container, line, cursor)
-        except (KubernetesApiError, TimeoutError) as exc:
-            self.log.warning("Could not read the remaining log lines of container %s: %s", container, exc)
+                return
+            except (KubernetesApiError, OSError, TimeoutError) as exc:
+                error: Exception = exc
+            delay = None
+            if worth_retrying(error) and not isinstance(error, NotFoundError):
+                delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())
+            if delay is None:
+                self.log.warning("%s: %s", missing_range(container, cursor), error)
+                return
+            self.log.info(
+                "Reading the rest of the log of container %s was interrupted (%s); continuing from %s",
+                container,
+                error,
+                cursor.since_time(),
+            )
+            await asyncio.sleep(delay)
 
     # -- XCom --------------------------------------------------------------------------------------------
 

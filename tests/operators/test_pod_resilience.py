@@ -1,0 +1,34 @@
+"""Resilience end to end, in both modes: log streams cut again and again, exec reads cut, crash loops,
+an API that fails at cleanup, and a pod deleted while its watch is behind. Assertions are on what a user
+sees: the task state, the task log, and the pods left in the cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.operators.kpo import dag_source
+
+pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
+
+FIVE_THOUSAND_LINES = """image="busybox:1.36", cmds=["sh", "-c", "i=1; while [ $i -le 5000 ]; do echo line $i; i=$((i+1)); done; sleep 3"]"""
+
+
+def numbered(log: str) -> list[int]:
+    return [
+        int(line.split("[base] line ", 1)[1].split()[0])
+        for line in log.splitlines()
+        if "[base] line " in line
+    ]
+
+
+# -- logs ------------------------------------------------------------------------------------------------
+
+
+def test_a_log_stream_cut_every_20_kb_still_delivers_every_line_once(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    # A buffering proxy cuts every stream (followed or not) after about 20 kB.
+    cluster.faults.reset_stream("pods/log", after_bytes=20_000, times=None)
+    result = run_dag(dag_source("logs_cut_forever", FIVE_THOUSAND_LINES))
+    assert result.task_states == {"task": "success"}
+    assert numbered(result.log) == list(range(1, 5001))
+    assert "log of container base is incomplete" not in result.log
