@@ -311,6 +311,21 @@ class PodWatcher:
         self.deleted = False
         self.error: Exception | None = None
         self._changed = asyncio.Condition()
+        #: Facts that, once true of any version seen, stay true (see :meth:`remember`).
+        self._facts: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+        self._seen: set[str] = set()
+
+    def remember(self, fact: str, predicate: Callable[[Mapping[str, Any]], bool]) -> None:
+        """Note whether ``predicate`` holds of any version of the pod seen from now on (and of the current
+        one). Waiters only look at the latest version when they wake, and several changes (say, running,
+        then deleted) can arrive before they do: what happened in between must not be lost."""
+        self._facts[fact] = predicate
+        if self.pod is not None and predicate(self.pod):
+            self._seen.add(fact)
+
+    def saw(self, fact: str) -> bool:
+        """Whether the fact :meth:`remember`-ed under this name held of some version seen."""
+        return fact in self._seen
 
     def _set(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
         """Record a new version of the pod (or its deletion); waiters are woken by :meth:`_wake`."""
@@ -321,6 +336,9 @@ class PodWatcher:
             else:
                 self.pod = dict(pod)
                 self.uid = self.uid or uid
+                for fact, predicate in self._facts.items():
+                    if fact not in self._seen and predicate(self.pod):
+                        self._seen.add(fact)
         if deleted:
             self.deleted = True
 
@@ -803,8 +821,13 @@ class PodLifecycle:
         )
         last_status = ""
         last_status_at = 0.0
+        watcher.remember("main-started", lambda p: st.main_container_started(p, self.main))
         while True:
             pod = watcher.pod
+            if watcher.saw("main-started"):
+                # Started, even if the pod has been deleted since: a version seen showed it running (the
+                # verdict then says it was deleted while running, never that it did not start).
+                return None
             if pod is None and watcher.deleted:
                 # Gone before this follower saw it at all (a trigger that starts late): say so plainly.
                 await events.refresh()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.operators.kpo import dag_source
+from tests.operators.kpo import WhenPod, dag_source, running
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
@@ -32,3 +32,28 @@ def test_a_log_stream_cut_every_20_kb_still_delivers_every_line_once(local_clust
     assert result.task_states == {"task": "success"}
     assert numbered(result.log) == list(range(1, 5001))
     assert "log of container base is incomplete" not in result.log
+
+
+# -- a pod seen running is never "not started" -----------------------------------------------------------
+
+
+def test_a_pod_deleted_while_its_watch_is_behind_is_not_called_not_started(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    # The watch of pods starts late (a loaded API server): when it does, "running" and "deleted" arrive
+    # in one burst, and the follower only looks once both are in.
+    cluster.faults.latency("watch", "pods", seconds=4, times=1)
+    with WhenPod(
+        cluster,
+        running(),
+        lambda c, p: c.delete_pod("default", p["metadata"]["name"], grace_period_seconds=0),
+    ) as fault:
+        result = run_dag(
+            dag_source("deleted_in_a_burst", """image="busybox:1.36", cmds=["sh", "-c", "sleep 60"]""")
+        )
+    assert fault.fired.is_set()
+    assert result.task_states == {"task": "failed"}
+    assert "deleted before its main container" not in result.log
+    assert (
+        "the pod was deleted while container 'base' was running" in result.log
+        or "the pod has since been deleted" in result.log  # deferred: the trigger may start after that
+    )
