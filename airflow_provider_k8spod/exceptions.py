@@ -101,6 +101,15 @@ class ExecError(K8sPodError):
     """A command run in a container through exec failed, or its output exceeded the size limit."""
 
 
+class ExecOutputTooLargeError(ExecError):
+    """The command's output was larger than the limit it was read with (``max_stdout``)."""
+
+
+class ExecInterruptedError(ExecError):
+    """The exec stream ended before the command's status arrived (a cut connection, or the receive
+    timeout): the command's output may be incomplete. Running an idempotent command again may succeed."""
+
+
 class XComResultError(K8sPodError):
     """The main container's XCom result (``/airflow/xcom/return.json``) could not be read or parsed."""
 

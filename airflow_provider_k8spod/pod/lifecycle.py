@@ -41,7 +41,7 @@ from airflow_provider_k8spod.exceptions import (
     PodAdoptionError,
     XComResultError,
 )
-from airflow_provider_k8spod.hooks.retry import worth_retrying
+from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     ANNOTATION_PREFIX,
@@ -69,6 +69,7 @@ from airflow_provider_k8spod.pod.xcom import (
     XCOM_SIDECAR_NAME,
     XCOM_SIDECAR_STOP_COMMAND,
     parse_xcom_result,
+    read_failure,
 )
 
 __all__ = [
@@ -1157,20 +1158,7 @@ class PodLifecycle:
             )
         result = None
         try:
-            result = await self.hook.exec_in_pod(
-                name,
-                namespace,
-                XCOM_READ_COMMAND,
-                container=XCOM_SIDECAR_NAME,
-                max_stdout=self.settings.max_xcom_size,
-            )
-        except ExecError as exc:
-            raise XComResultError(
-                f"/airflow/xcom/return.json is larger than the limit of {self.settings.max_xcom_size} bytes "
-                "(max_xcom_size); write a smaller result, e.g. a reference to where the data is"
-            ) from exc
-        except KubernetesApiError as exc:
-            raise XComResultError(f"reading the XCom result failed: {exc}") from exc
+            result = await self._exec_read_xcom(name, namespace)
         finally:
             limit = self.settings.xcom_inline_limit
             if result is not None and limit is not None and len(result.stdout) > limit:
@@ -1181,6 +1169,34 @@ class PodLifecycle:
         if self._xcom_pending:
             return NO_RESULT
         return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
+
+    async def _exec_read_xcom(self, name: str, namespace: str) -> Any:
+        """Read return.json; a cut read is read again (the file stays, the read is idempotent), bounded by
+        the hooks' retry policy (6 attempts, 60s); each failure is worded for what it is
+        (:func:`~.xcom.read_failure`)."""
+        started = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.hook.exec_in_pod(
+                    name,
+                    namespace,
+                    XCOM_READ_COMMAND,
+                    container=XCOM_SIDECAR_NAME,
+                    max_stdout=self.settings.max_xcom_size,
+                )
+            except (ExecError, KubernetesApiError, OSError) as exc:
+                again, message = read_failure(exc, max_size=self.settings.max_xcom_size, attempts=attempt)
+                delay = (
+                    DEFAULT_POLICY.delay(attempt=attempt, elapsed=self.clock() - started, status=None)
+                    if again
+                    else None
+                )
+                if delay is None:
+                    raise XComResultError(message) from exc
+                self.log.warning("Reading the XCom result: %s; reading it again in %.1fs", message, delay)
+                await asyncio.sleep(delay)
 
     async def read_xcom(self) -> Any:
         """Read the XCom result now, from the sidecar of the attached pod (left there by a trigger whose

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.operators.kpo import WhenPod, dag_source, running
+from tests.operators.kpo import WhenPod, dag_source, running, task_pods
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
@@ -57,3 +57,31 @@ def test_a_pod_deleted_while_its_watch_is_behind_is_not_called_not_started(local
         "the pod was deleted while container 'base' was running" in result.log
         or "the pod has since been deleted" in result.log  # deferred: the trigger may start after that
     )
+
+
+# -- XCom: a cut exec read is read again, and failures say what they are ---------------------------------
+
+WRITE_SMALL_RESULT = """image="python:3.11-slim", do_xcom_push=True, cmds=["python", "-c", "import json, os; os.makedirs('/airflow/xcom', exist_ok=True); open('/airflow/xcom/return.json', 'w').write(json.dumps(dict(rows=3)))"]"""
+
+
+def test_an_exec_cut_while_reading_the_xcom_result_is_read_again(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    cluster.faults.reset_stream("pods/exec", after_bytes=0, times=1)
+    result = run_dag(dag_source("xcom_exec_cut", WRITE_SMALL_RESULT))
+    assert result.task_states == {"task": "success"}
+    assert result.xcom("task") == {"rows": 3}
+    assert "larger than the limit" not in result.log
+    assert "was cut" in result.log
+    assert cluster.faults.rules()[0]["hits"] == 1
+
+
+def test_an_exec_read_cut_every_time_says_so_not_that_the_result_is_too_large(
+    local_cluster_connection, run_dag
+):
+    cluster = local_cluster_connection
+    cluster.faults.reset_stream("pods/exec", after_bytes=0, times=None)
+    result = run_dag(dag_source("xcom_exec_cut_always", WRITE_SMALL_RESULT))
+    assert result.task_states == {"task": "failed"}
+    assert "larger than the limit" not in result.log
+    assert "reading /airflow/xcom/return.json was cut" in result.log
+    assert task_pods(cluster) == []
