@@ -134,5 +134,10 @@ class PodFailedError(K8sPodError):
         self.record = record
 
 
+class PodCleanupError(K8sPodError):
+    """The pod could not be deleted at the end of the task (``on_finish_action`` asked for it, or its main
+    container had not finished): it is left in the cluster. The message names the pod and why."""
+
+
 class PodAdoptionError(K8sPodError):
     """A pod of this task exists but cannot be adopted (e.g. its name belongs to another task)."""

@@ -122,6 +122,9 @@ class LifecycleSettings:
     status_interval: float = 30.0
     #: How long to wait, after the main container ended, for the pod's final phase (and its reason).
     settle_timeout: float = 5.0
+    #: How long cleanup keeps trying to delete the pod through transient API errors (429, 5xx, cut
+    #: connections), the retries of each call included.
+    cleanup_timeout: float = 60.0
     #: Seconds between two reads of the pod when ``watch`` is forbidden (``poll_interval``).
     poll_interval: float = 2.0
     #: Seconds between checks of the start-up deadlines when nothing changes (``startup_check_interval``).
@@ -582,6 +585,8 @@ class PodLifecycle:
         self.namespace: str | None = None
         self.main: str = "base"
         self.cleaned_up = False
+        #: Why cleanup could not delete the pod it had to delete (the driver fails the task with it).
+        self.cleanup_problem: str | None = None
         self.watcher: PodWatcher | None = None
         self._cursors: dict[str, LogCursor] = {}
         self._followers: dict[str, asyncio.Task[Any]] = {}
@@ -1242,10 +1247,15 @@ class PodLifecycle:
 
     # -- cleanup -----------------------------------------------------------------------------------------
 
-    async def cleanup(self, pod: Mapping[str, Any] | None, verdict: st.Verdict | None) -> None:
-        """Apply ``on_finish_action``; never raises (the task's own outcome or error stands)."""
+    async def cleanup(self, pod: Mapping[str, Any] | None, verdict: st.Verdict | None) -> str | None:
+        """Apply ``on_finish_action``. Never raises (the task's own outcome or error stands); returns (and
+        keeps in :attr:`cleanup_problem`) why a pod that had to be deleted could not be, for the driver
+        to fail the task with (appended to the task's own error, if it has one).
+
+        Transient API errors are retried for ``cleanup_timeout`` seconds; a refusal (403) is not.
+        """
         if self.cleaned_up or self.pod_name is None or self.namespace is None:
-            return
+            return None
         self.cleaned_up = True
         main_done = pod is not None and st.main_container_done(pod, self.main)
         outcome = verdict.outcome if verdict is not None else None
@@ -1269,10 +1279,8 @@ class PodLifecycle:
                     self.log.info(
                         "Deleting pod %s (on_finish_action=%s)", self.pod_name, self.settings.on_finish_action
                     )
-                await self.hook.delete_pod(
-                    self.pod_name, self.namespace, grace_period_seconds=self.settings.termination_grace_period
-                )
-                deleted = True
+                self.cleanup_problem = await self._delete(pod, main_done)
+                deleted = self.cleanup_problem is None
             else:
                 running = [
                     c for c in _container_names(pod) if st.container_state(pod or {}, c)[0] == "running"
@@ -1286,6 +1294,37 @@ class PodLifecycle:
         except Exception as exc:  # cleanup must never replace the task's outcome
             self.log.error("Cleaning up pod %s failed: %s", self.pod_name, exc)
         self._notify("pod_cleaned_up", pod, deleted=deleted)
+        return self.cleanup_problem
+
+    async def _delete(self, pod: Mapping[str, Any] | None, main_done: bool) -> str | None:
+        """Delete the pod, retrying transient errors for ``cleanup_timeout`` seconds; None when deleted (or
+        already gone), else why it is left."""
+        name, namespace = self._pod_ref()
+        started = self.clock()
+        while True:
+            try:
+                await self.hook.delete_pod(
+                    name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+                return None
+            except (KubernetesApiError, OSError) as exc:
+                error: Exception = exc
+            left = self.settings.cleanup_timeout - (self.clock() - started)
+            if worth_retrying(error) and left > 0:
+                delay = min(5.0, left)
+                self.log.warning("Deleting pod %s failed (%s); trying again in %.0fs", name, error, delay)
+                await asyncio.sleep(delay)
+                continue
+            why = "on_finish_action=" + self.settings.on_finish_action
+            if not main_done:
+                why = "its main container had not finished"
+            problem = (
+                f"pod {namespace}/{name} could not be deleted ({why}) and is left in the cluster"
+                + (", still running" if pod is not None and not st.is_finished(pod) else "")
+                + f": {error}. Delete it yourself: kubectl delete pod -n {namespace} {name}"
+            )
+            self.log.error("%s", problem)
+            return problem
 
     # -- observer ----------------------------------------------------------------------------------------
 

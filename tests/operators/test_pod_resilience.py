@@ -85,3 +85,41 @@ def test_an_exec_read_cut_every_time_says_so_not_that_the_result_is_too_large(
     assert "larger than the limit" not in result.log
     assert "reading /airflow/xcom/return.json was cut" in result.log
     assert task_pods(cluster) == []
+
+
+# -- cleanup: a pod that cannot be deleted is never left behind without a word ---------------------------
+
+
+def test_a_pod_that_cannot_be_deleted_fails_the_task_naming_it(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    cluster.forbid("delete", "pods")
+    result = run_dag(
+        dag_source("cleanup_forbidden", """image="busybox:1.36", cmds=["sh", "-c", "echo done"]""")
+    )
+    assert result.task_states == {"task": "failed"}
+    [pod] = task_pods(cluster)
+    name = pod["metadata"]["name"]
+    assert f"pod default/{name} could not be deleted" in result.log
+    assert "403 Forbidden" in result.log
+
+
+def test_a_failed_task_keeps_its_own_error_when_its_pod_cannot_be_deleted(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    cluster.forbid("delete", "pods")
+    result = run_dag(
+        dag_source("cleanup_forbidden_failed", """image="busybox:1.36", cmds=["sh", "-c", "exit 3"]""")
+    )
+    assert result.task_states == {"task": "failed"}
+    [pod] = task_pods(cluster)
+    assert "PodFailedError" in result.log
+    assert "terminated with exit code 3" in result.log
+    assert f"pod default/{pod['metadata']['name']} could not be deleted" in result.log
+
+
+def test_cleanup_outlasts_an_api_outage_at_the_end(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    # More failures than one call's retry budget (6 attempts): cleanup keeps trying, within its 60s.
+    cluster.faults.fail("delete", "pods", status=503, times=8)
+    result = run_dag(dag_source("cleanup_outage", """image="busybox:1.36", cmds=["sh", "-c", "echo done"]"""))
+    assert result.task_states == {"task": "success"}
+    assert task_pods(cluster) == []
