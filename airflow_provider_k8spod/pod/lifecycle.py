@@ -737,8 +737,15 @@ class PodLifecycle:
         started = watcher.pod or pod
         self._notify("pod_started", started)
         self._start_followers(started, watcher, init=False)
-        done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
+        done, crash_loop = await self._await_end(watcher)
         final = done or watcher.pod or pod
+        if crash_loop is not None:
+            await events.refresh()
+            record = st.failure_record(
+                final, list(events.events.values()), reason="CrashLoop", message=crash_loop
+            )
+            await self._drain_followers(watcher)
+            return LifecycleResult(st.Verdict(st.Outcome.FAILURE, crash_loop, None, record), final)
         self._notify("pod_completed", final)
         await self._drain_followers(watcher)
         xcom, xcom_error = NO_RESULT, None
@@ -749,6 +756,10 @@ class PodLifecycle:
                 xcom_error = exc
         await self._settle(watcher)
         final = watcher.pod or final
+        restarted = st.restarted_success(final, self.main)
+        if restarted and st.container_state(final, self.main)[1].get("exitCode") == 0:
+            # It succeeded in the end, but not at the first run: say so, once.
+            self.log.warning("Pod %s: %s", self.pod_name, restarted)
         verdict = st.decide(
             final,
             main=self.main,
@@ -879,6 +890,32 @@ class PodLifecycle:
                     self.log.info("Waiting for pod %s to start: %s", self.pod_name, decision.waiting)
                     last_status, last_status_at = decision.waiting, now
             # Wake up on the next change, or in time for the next deadline.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.changes(), timeout=self.settings.startup_check_interval)
+
+    async def _await_end(self, watcher: PodWatcher) -> tuple[dict[str, Any] | None, str | None]:
+        """Wait for the main container to end for good: (the pod, None), or (the pod, why it is a crash
+        loop) once :class:`~.status.CrashLoopTracker` says so; a status line on every restart meanwhile."""
+        tracker = st.CrashLoopTracker(self.main, startup_timeout=self.settings.startup_timeout)
+        last_status = ""
+        last_status_at = 0.0
+        while True:
+            pod = watcher.pod
+            if pod is not None and (watcher.deleted or st.main_container_done(pod, self.main)):
+                return pod, None
+            if pod is None and watcher.deleted:
+                return None, None
+            if pod is not None:
+                crash = tracker.observe(pod, self.clock())
+                if crash is not None:
+                    self.log.error("Pod %s: %s", self.pod_name, crash)
+                    return pod, crash
+                if st.last_failed_exit(pod, self.main) is not None:
+                    line = tracker.status_line(pod)
+                    now = self.clock()
+                    if line != last_status or now - last_status_at >= self.settings.status_interval:
+                        self.log.warning("Pod %s: %s", self.pod_name, line)
+                        last_status, last_status_at = line, now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watcher.changes(), timeout=self.settings.startup_check_interval)
 

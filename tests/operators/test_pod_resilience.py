@@ -123,3 +123,38 @@ def test_cleanup_outlasts_an_api_outage_at_the_end(local_cluster_connection, run
     result = run_dag(dag_source("cleanup_outage", """image="busybox:1.36", cmds=["sh", "-c", "echo done"]"""))
     assert result.task_states == {"task": "success"}
     assert task_pods(cluster) == []
+
+
+# -- crash loops with restartPolicy OnFailure ------------------------------------------------------------
+
+
+def test_a_crash_loop_with_on_failure_ends_the_task_and_deletes_the_pod(local_cluster_connection, run_dag):
+    result = run_dag(
+        dag_source(
+            "crash_loop",
+            """image="busybox:1.36", cmds=["sh", "-c", "echo trying; exit 3"], startup_timeout_seconds=5,
+            full_pod_spec={"spec": {"restartPolicy": "OnFailure"}}, execution_timeout=datetime.timedelta(seconds=120)""",
+        )
+    )
+    assert result.task_states == {"task": "failed"}
+    assert "container 'base' is in a crash loop" in result.log
+    assert "last exit code 3" in result.log
+    assert "failed with exit code 3 and is restarted by the kubelet" in result.log  # status lines meanwhile
+    assert "Timeout" not in result.log
+    for pod in task_pods(local_cluster_connection):
+        local_cluster_connection.wait_for_pod("default", pod["metadata"]["name"], gone=True, timeout=60)
+
+
+def test_an_on_failure_restart_that_succeeds_is_reported_once(run_dag):
+    result = run_dag(
+        dag_source(
+            "on_failure_then_success",
+            """image="busybox:1.36", cmds=["sh", "-c", "if [ -f /work/marker ]; then echo second run; else touch /work/marker; echo first run; exit 4; fi"],
+            volumes=[{"name": "work", "emptyDir": {}}], volume_mounts=[{"name": "work", "mountPath": "/work"}],
+            full_pod_spec={"spec": {"restartPolicy": "OnFailure"}}""",
+        )
+    )
+    assert result.task_states == {"task": "success"}
+    assert "[base] second run" in result.log
+    warning = "container 'base' succeeded after 1 restart (restartPolicy OnFailure); its earlier run exited with code 4"
+    assert result.log.count(warning) == 1
