@@ -101,6 +101,15 @@ class ExecError(K8sPodError):
     """A command run in a container through exec failed, or its output exceeded the size limit."""
 
 
+class ExecOutputTooLargeError(ExecError):
+    """The command's output was larger than the limit it was read with (``max_stdout``)."""
+
+
+class ExecInterruptedError(ExecError):
+    """The exec stream ended before the command's status arrived (a cut connection, or the receive
+    timeout): the command's output may be incomplete. Running an idempotent command again may succeed."""
+
+
 class XComResultError(K8sPodError):
     """The main container's XCom result (``/airflow/xcom/return.json``) could not be read or parsed."""
 
@@ -123,6 +132,11 @@ class PodFailedError(K8sPodError):
     def __init__(self, message: str, *, record: object = None) -> None:
         super().__init__(message)
         self.record = record
+
+
+class PodCleanupError(K8sPodError):
+    """The pod could not be deleted at the end of the task (``on_finish_action`` asked for it, or its main
+    container had not finished): it is left in the cluster. The message names the pod and why."""
 
 
 class PodAdoptionError(K8sPodError):

@@ -21,7 +21,12 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_k8spod.exceptions import ApiUnavailableError, ExecError, KubernetesApiError
+from airflow_provider_k8spod.exceptions import (
+    ApiUnavailableError,
+    ExecInterruptedError,
+    ExecOutputTooLargeError,
+    KubernetesApiError,
+)
 from airflow_provider_k8spod.hooks import api
 from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients, resolve_cluster_access
 from airflow_provider_k8spod.hooks.api import ApiRequest, ExecCollector, ExecResult, WatchDecoder, WatchEvent
@@ -426,14 +431,15 @@ def _exec_result(
     request: ApiRequest, collector: ExecCollector, max_stdout: int | None, timeout: float
 ) -> ExecResult:
     if collector.overflow:
-        raise ExecError(
+        raise ExecOutputTooLargeError(
             f"exec in {request.what}: output is larger than the limit of {max_stdout} bytes; "
             "the command's output was not read in full"
         )
     result = collector.result()
     if result.status is None:
-        raise ExecError(
-            f"exec in {request.what}: the stream ended after {timeout:.0f}s at most without a status"
+        raise ExecInterruptedError(
+            f"exec in {request.what}: the stream ended without the command's status (the connection was "
+            f"cut, or no answer within {timeout:.0f}s)"
         )
     return result
 

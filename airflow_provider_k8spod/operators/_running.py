@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_k8spod.callbacks import ExecutionMode
-from airflow_provider_k8spod.exceptions import K8sPodError, PodFailedError, PodStartupError
+from airflow_provider_k8spod.exceptions import K8sPodError, PodCleanupError, PodFailedError, PodStartupError
 from airflow_provider_k8spod.hooks.access import ClusterAccess, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import load_connection_settings
 from airflow_provider_k8spod.operators._airflow import redact
@@ -156,7 +156,7 @@ class PodRunning:
             # have run; make sure the pod does not outlive the task. Never replaces the original error.
             self._delete_if_left(lifecycle)
             raise
-        return self._finish(result, context)
+        return self._finish(result, context, cleanup_problem=lifecycle.cleanup_problem)
 
     def _defer(self, handle: PodHandle, access: ClusterAccess, context: Context) -> NoReturn:
         from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
@@ -233,31 +233,45 @@ class PodRunning:
             return result
 
         run_on_loop_thread(finish(), runner)
+        problem = lifecycle.cleanup_problem
+        also = f"\nAlso, {problem}" if problem else ""
         if event.get("status") == "error" or result is None:
             raise K8sPodError(
                 f"Following pod {handle.namespace}/{handle.name} on the triggerer failed: "
-                f"{event.get('message') or 'no result'}"
+                f"{event.get('message') or 'no result'}{also}"
             )
         if result.timed_out:
             from airflow.sdk.exceptions import AirflowTaskTimeout
 
             raise AirflowTaskTimeout(
-                f"Pod {handle.namespace}/{handle.name}: {result.verdict.summary} (deleted)"
+                f"Pod {handle.namespace}/{handle.name}: {result.verdict.summary}"
+                + (also if problem else " (deleted)")
             )
-        return self._finish(result, context)
+        return self._finish(result, context, cleanup_problem=problem)
 
     # --- the verdict --------------------------------------------------------------------------------------
 
-    def _finish(self, result: LifecycleResult, context: Context) -> Any:
-        """Turn the result into the task's outcome: the one place that returns, skips or raises."""
+    def _finish(
+        self, result: LifecycleResult, context: Context, *, cleanup_problem: str | None = None
+    ) -> Any:
+        """Turn the result into the task's outcome: the one place that returns, skips or raises.
+
+        A pod that cleanup had to delete and could not (``cleanup_problem``) fails a task that would have
+        succeeded or been skipped (a pod left running against ``on_finish_action`` must not go unnoticed);
+        a failed task keeps its own error, with the cleanup problem appended."""
         op: Any = self
         verdict = result.verdict
         name = f"{self._pod_ref[1]}/{self._pod_ref[0]}" if self._pod_ref else "the pod"
         value = None if result.xcom is NO_RESULT else result.xcom
+        also = f"\nAlso, {cleanup_problem}" if cleanup_problem else ""
         if verdict.outcome is pod_status.Outcome.SUCCESS:
             self.log.info("Pod %s succeeded: %s", name, verdict.summary)
             if result.xcom_error is not None:
+                if cleanup_problem:
+                    raise PodCleanupError(f"{result.xcom_error}{also}") from result.xcom_error
                 raise result.xcom_error
+            if cleanup_problem:
+                raise PodCleanupError(f"Pod {name} succeeded, but {cleanup_problem}")
             pod_xcom.check_multiple_outputs(value, multiple_outputs=op.multiple_outputs)
             return value if op.do_xcom_push else None
         if op.do_xcom_push and result.xcom is not NO_RESULT:
@@ -266,6 +280,10 @@ class PodRunning:
         if verdict.outcome is pod_status.Outcome.SKIP:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            if cleanup_problem:
+                raise PodCleanupError(
+                    f"Pod {name}: {verdict.summary} (the task would be skipped), but {cleanup_problem}"
+                )
             raise AirflowSkipException(f"Pod {name}: {verdict.summary}")
         record = verdict.record
         details = record.render() if record is not None else ""
@@ -275,11 +293,11 @@ class PodRunning:
         if not result.started:
             raise PodStartupError(
                 f"Pod {name} did not start: {verdict.startup_reason}: "
-                f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}",
+                f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}{also}",
                 reason=verdict.startup_reason,
                 record=record,
             )
-        raise PodFailedError(f"Pod {name} failed: {verdict.summary}\n{details}", record=record)
+        raise PodFailedError(f"Pod {name} failed: {verdict.summary}\n{details}{also}", record=record)
 
     def _push_result(self, context: Context, value: Any) -> None:
         op: Any = self

@@ -41,7 +41,7 @@ from airflow_provider_k8spod.exceptions import (
     PodAdoptionError,
     XComResultError,
 )
-from airflow_provider_k8spod.hooks.retry import worth_retrying
+from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     ANNOTATION_PREFIX,
@@ -52,7 +52,15 @@ from airflow_provider_k8spod.pod.identity import (
     pod_try_number,
     task_instance_selector,
 )
-from airflow_provider_k8spod.pod.logs import LogCursor, LogLine, LogSplitter, format_line, line_level
+from airflow_provider_k8spod.pod.logs import (
+    LogCursor,
+    LogLine,
+    LogSplitter,
+    ResumePolicy,
+    format_line,
+    line_level,
+    missing_range,
+)
 from airflow_provider_k8spod.pod.spec import main_container_name
 from airflow_provider_k8spod.pod.xcom import (
     DEFAULT_MAX_XCOM_SIZE,
@@ -61,6 +69,7 @@ from airflow_provider_k8spod.pod.xcom import (
     XCOM_SIDECAR_NAME,
     XCOM_SIDECAR_STOP_COMMAND,
     parse_xcom_result,
+    read_failure,
 )
 
 __all__ = [
@@ -102,6 +111,9 @@ class LifecycleSettings:
     durable: bool = True
     #: After a container terminated, how long its log stream may take to end before it is cut short.
     drain_timeout: float = 30.0
+    #: How long reading the rest of an ended container's log may go without delivering a line before it
+    #: gives up (and says which lines are missing); each read that delivers lines starts it over.
+    log_stall_timeout: float = 60.0
     #: How long to wait for the XCom sidecar to be running once the main container finished.
     sidecar_timeout: float = 120.0
     #: Server-side timeout of each watch request (the watch is resumed after it).
@@ -110,6 +122,9 @@ class LifecycleSettings:
     status_interval: float = 30.0
     #: How long to wait, after the main container ended, for the pod's final phase (and its reason).
     settle_timeout: float = 5.0
+    #: How long cleanup keeps trying to delete the pod through transient API errors (429, 5xx, cut
+    #: connections), the retries of each call included.
+    cleanup_timeout: float = 60.0
     #: Seconds between two reads of the pod when ``watch`` is forbidden (``poll_interval``).
     poll_interval: float = 2.0
     #: Seconds between checks of the start-up deadlines when nothing changes (``startup_check_interval``).
@@ -300,6 +315,21 @@ class PodWatcher:
         self.deleted = False
         self.error: Exception | None = None
         self._changed = asyncio.Condition()
+        #: Facts that, once true of any version seen, stay true (see :meth:`remember`).
+        self._facts: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+        self._seen: set[str] = set()
+
+    def remember(self, fact: str, predicate: Callable[[Mapping[str, Any]], bool]) -> None:
+        """Note whether ``predicate`` holds of any version of the pod seen from now on (and of the current
+        one). Waiters only look at the latest version when they wake, and several changes (say, running,
+        then deleted) can arrive before they do: what happened in between must not be lost."""
+        self._facts[fact] = predicate
+        if self.pod is not None and predicate(self.pod):
+            self._seen.add(fact)
+
+    def saw(self, fact: str) -> bool:
+        """Whether the fact :meth:`remember`-ed under this name held of some version seen."""
+        return fact in self._seen
 
     def _set(self, pod: Mapping[str, Any] | None, *, deleted: bool = False) -> None:
         """Record a new version of the pod (or its deletion); waiters are woken by :meth:`_wake`."""
@@ -310,6 +340,9 @@ class PodWatcher:
             else:
                 self.pod = dict(pod)
                 self.uid = self.uid or uid
+                for fact, predicate in self._facts.items():
+                    if fact not in self._seen and predicate(self.pod):
+                        self._seen.add(fact)
         if deleted:
             self.deleted = True
 
@@ -552,6 +585,8 @@ class PodLifecycle:
         self.namespace: str | None = None
         self.main: str = "base"
         self.cleaned_up = False
+        #: Why cleanup could not delete the pod it had to delete (the driver fails the task with it).
+        self.cleanup_problem: str | None = None
         self.watcher: PodWatcher | None = None
         self._cursors: dict[str, LogCursor] = {}
         self._followers: dict[str, asyncio.Task[Any]] = {}
@@ -702,8 +737,15 @@ class PodLifecycle:
         started = watcher.pod or pod
         self._notify("pod_started", started)
         self._start_followers(started, watcher, init=False)
-        done = await watcher.wait_for(lambda p: st.main_container_done(p, self.main))
+        done, crash_loop = await self._await_end(watcher)
         final = done or watcher.pod or pod
+        if crash_loop is not None:
+            await events.refresh()
+            record = st.failure_record(
+                final, list(events.events.values()), reason="CrashLoop", message=crash_loop
+            )
+            await self._drain_followers(watcher)
+            return LifecycleResult(st.Verdict(st.Outcome.FAILURE, crash_loop, None, record), final)
         self._notify("pod_completed", final)
         await self._drain_followers(watcher)
         xcom, xcom_error = NO_RESULT, None
@@ -714,6 +756,10 @@ class PodLifecycle:
                 xcom_error = exc
         await self._settle(watcher)
         final = watcher.pod or final
+        restarted = st.restarted_success(final, self.main)
+        if restarted and st.container_state(final, self.main)[1].get("exitCode") == 0:
+            # It succeeded in the end, but not at the first run: say so, once.
+            self.log.warning("Pod %s: %s", self.pod_name, restarted)
         verdict = st.decide(
             final,
             main=self.main,
@@ -792,8 +838,13 @@ class PodLifecycle:
         )
         last_status = ""
         last_status_at = 0.0
+        watcher.remember("main-started", lambda p: st.main_container_started(p, self.main))
         while True:
             pod = watcher.pod
+            if watcher.saw("main-started"):
+                # Started, even if the pod has been deleted since: a version seen showed it running (the
+                # verdict then says it was deleted while running, never that it did not start).
+                return None
             if pod is None and watcher.deleted:
                 # Gone before this follower saw it at all (a trigger that starts late): say so plainly.
                 await events.refresh()
@@ -839,6 +890,32 @@ class PodLifecycle:
                     self.log.info("Waiting for pod %s to start: %s", self.pod_name, decision.waiting)
                     last_status, last_status_at = decision.waiting, now
             # Wake up on the next change, or in time for the next deadline.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.changes(), timeout=self.settings.startup_check_interval)
+
+    async def _await_end(self, watcher: PodWatcher) -> tuple[dict[str, Any] | None, str | None]:
+        """Wait for the main container to end for good: (the pod, None), or (the pod, why it is a crash
+        loop) once :class:`~.status.CrashLoopTracker` says so; a status line on every restart meanwhile."""
+        tracker = st.CrashLoopTracker(self.main, startup_timeout=self.settings.startup_timeout)
+        last_status = ""
+        last_status_at = 0.0
+        while True:
+            pod = watcher.pod
+            if pod is not None and (watcher.deleted or st.main_container_done(pod, self.main)):
+                return pod, None
+            if pod is None and watcher.deleted:
+                return None, None
+            if pod is not None:
+                crash = tracker.observe(pod, self.clock())
+                if crash is not None:
+                    self.log.error("Pod %s: %s", self.pod_name, crash)
+                    return pod, crash
+                if st.last_failed_exit(pod, self.main) is not None:
+                    line = tracker.status_line(pod)
+                    now = self.clock()
+                    if line != last_status or now - last_status_at >= self.settings.status_interval:
+                        self.log.warning("Pod %s: %s", self.pod_name, line)
+                        last_status, last_status_at = line, now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watcher.changes(), timeout=self.settings.startup_check_interval)
 
@@ -894,7 +971,17 @@ class PodLifecycle:
                 task.cancel()
                 stopped.append(name)
         if finishing:
-            await asyncio.wait(finishing, timeout=self.settings.drain_timeout + 75)
+            # A safety net only: each follower bounds itself (no line for log_stall_timeout ends it).
+            limit = self.settings.drain_timeout + 2 * self.settings.log_stall_timeout + 75
+            _, late = await asyncio.wait(finishing, timeout=limit)
+            for name, task in self._followers.items():
+                if task in late:
+                    task.cancel()
+                    self.log.warning(
+                        "%s: reading it took longer than %.0fs",
+                        missing_range(name, self._cursors.setdefault(name, LogCursor())),
+                        limit,
+                    )
         for name in stopped:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._followers[name]
@@ -919,7 +1006,9 @@ class PodLifecycle:
         """Follow one container's log until it has terminated and the stream is drained."""
         cursor = self._cursors.setdefault(container, LogCursor())
         splitter = LogSplitter()
-        failures = 0
+        # While the container runs, following never gives up on a transient error (a silent container
+        # delivers nothing either); progress resets the back-off however often the stream is cut.
+        policy = ResumePolicy(self.clock(), stall_limit=0)
         name, namespace = self._pod_ref()
 
         def ran(p: Mapping[str, Any]) -> bool:
@@ -949,6 +1038,7 @@ class PodLifecycle:
             if pod is None or not ran(pod):
                 return  # the pod ended or was deleted without this container ever running
             restarts = _restart_count(pod, container)
+            before = cursor.delivered
             cursor.new_stream()
             splitter.reset()  # a partial line of a cut stream comes again, whole, in the next one
             consumer = asyncio.create_task(consume())
@@ -964,7 +1054,7 @@ class PodLifecycle:
                             await consumer
                         self.log.warning(
                             "The log stream of container %s did not end %.0fs after it terminated; "
-                            "reading its remaining lines once",
+                            "reading its remaining lines",
                             container,
                             self.settings.drain_timeout,
                         )
@@ -1000,6 +1090,9 @@ class PodLifecycle:
                     container,
                     cursor.since_time(),
                 )
+                pause = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())
+                if pause:
+                    await asyncio.sleep(pause)
                 continue
             if isinstance(error, NotFoundError):
                 return
@@ -1016,8 +1109,16 @@ class PodLifecycle:
                 return
             if not isinstance(error, KubernetesApiError | OSError):
                 raise error
-            failures += 1
-            delay = min(10.0, 0.2 * 2 ** min(failures, 6))
+            if over:
+                self.log.warning(
+                    "Log stream of container %s was interrupted (%s); reading the rest from %s",
+                    container,
+                    error,
+                    cursor.since_time(),
+                )
+                await self._read_rest(container, cursor)
+                return
+            delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock()) or 0.0
             self.log.warning(
                 "Log stream of container %s was interrupted (%s); resuming from %s in %.1fs",
                 container,
@@ -1025,31 +1126,53 @@ class PodLifecycle:
                 cursor.since_time(),
                 delay,
             )
-            if over:
-                await self._read_rest(container, cursor)
-                return
             await asyncio.sleep(delay)
 
     async def _read_rest(self, container: str, cursor: LogCursor) -> None:
-        """One bounded, non-following read of what the cursor has not delivered yet."""
+        """Non-following reads of what the cursor has not delivered yet, until one reads to the end.
+
+        A read that is cut after delivering lines is followed by the next at once; reads that deliver
+        nothing back off, and after ``log_stall_timeout`` seconds without a line this gives up and says
+        which lines are missing (:class:`~.logs.ResumePolicy`).
+        """
         name, namespace = self._pod_ref()
-        splitter = LogSplitter()
-        cursor.new_stream()
-        try:
-            async with asyncio.timeout(60):
-                async for chunk in self.hook.read_pod_logs(
-                    name,
-                    namespace,
-                    container=container,
-                    timestamps=True,
-                    since_time=cursor.since_time(),
-                ):
-                    for line in splitter.feed(chunk):
-                        self._emit(container, line, cursor)
+        stall = self.settings.log_stall_timeout
+        policy = ResumePolicy(self.clock(), stall_limit=stall)
+        while True:
+            splitter = LogSplitter()
+            before = cursor.delivered
+            cursor.new_stream()
+            try:
+                async with asyncio.timeout(stall if stall > 0 else None):
+                    async for chunk in self.hook.read_pod_logs(
+                        name,
+                        namespace,
+                        container=container,
+                        timestamps=True,
+                        since_time=cursor.since_time(),
+                    ):
+                        for line in splitter.feed(chunk):
+                            self._emit(container, line, cursor)
+                # Read to the end: the last line may lack its newline. (Not after a cut: that part of a
+                # line comes again, whole, in the next read.)
                 for line in splitter.flush():
                     self._emit(container, line, cursor)
-        except (KubernetesApiError, TimeoutError) as exc:
-            self.log.warning("Could not read the remaining log lines of container %s: %s", container, exc)
+                return
+            except (KubernetesApiError, OSError, TimeoutError) as exc:
+                error: Exception = exc
+            delay = None
+            if worth_retrying(error) and not isinstance(error, NotFoundError):
+                delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())
+            if delay is None:
+                self.log.warning("%s: %s", missing_range(container, cursor), error)
+                return
+            self.log.info(
+                "Reading the rest of the log of container %s was interrupted (%s); continuing from %s",
+                container,
+                error,
+                cursor.since_time(),
+            )
+            await asyncio.sleep(delay)
 
     # -- XCom --------------------------------------------------------------------------------------------
 
@@ -1077,20 +1200,7 @@ class PodLifecycle:
             )
         result = None
         try:
-            result = await self.hook.exec_in_pod(
-                name,
-                namespace,
-                XCOM_READ_COMMAND,
-                container=XCOM_SIDECAR_NAME,
-                max_stdout=self.settings.max_xcom_size,
-            )
-        except ExecError as exc:
-            raise XComResultError(
-                f"/airflow/xcom/return.json is larger than the limit of {self.settings.max_xcom_size} bytes "
-                "(max_xcom_size); write a smaller result, e.g. a reference to where the data is"
-            ) from exc
-        except KubernetesApiError as exc:
-            raise XComResultError(f"reading the XCom result failed: {exc}") from exc
+            result = await self._exec_read_xcom(name, namespace)
         finally:
             limit = self.settings.xcom_inline_limit
             if result is not None and limit is not None and len(result.stdout) > limit:
@@ -1101,6 +1211,34 @@ class PodLifecycle:
         if self._xcom_pending:
             return NO_RESULT
         return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
+
+    async def _exec_read_xcom(self, name: str, namespace: str) -> Any:
+        """Read return.json; a cut read is read again (the file stays, the read is idempotent), bounded by
+        the hooks' retry policy (6 attempts, 60s); each failure is worded for what it is
+        (:func:`~.xcom.read_failure`)."""
+        started = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.hook.exec_in_pod(
+                    name,
+                    namespace,
+                    XCOM_READ_COMMAND,
+                    container=XCOM_SIDECAR_NAME,
+                    max_stdout=self.settings.max_xcom_size,
+                )
+            except (ExecError, KubernetesApiError, OSError) as exc:
+                again, message = read_failure(exc, max_size=self.settings.max_xcom_size, attempts=attempt)
+                delay = (
+                    DEFAULT_POLICY.delay(attempt=attempt, elapsed=self.clock() - started, status=None)
+                    if again
+                    else None
+                )
+                if delay is None:
+                    raise XComResultError(message) from exc
+                self.log.warning("Reading the XCom result: %s; reading it again in %.1fs", message, delay)
+                await asyncio.sleep(delay)
 
     async def read_xcom(self) -> Any:
         """Read the XCom result now, from the sidecar of the attached pod (left there by a trigger whose
@@ -1146,10 +1284,15 @@ class PodLifecycle:
 
     # -- cleanup -----------------------------------------------------------------------------------------
 
-    async def cleanup(self, pod: Mapping[str, Any] | None, verdict: st.Verdict | None) -> None:
-        """Apply ``on_finish_action``; never raises (the task's own outcome or error stands)."""
+    async def cleanup(self, pod: Mapping[str, Any] | None, verdict: st.Verdict | None) -> str | None:
+        """Apply ``on_finish_action``. Never raises (the task's own outcome or error stands); returns (and
+        keeps in :attr:`cleanup_problem`) why a pod that had to be deleted could not be, for the driver
+        to fail the task with (appended to the task's own error, if it has one).
+
+        Transient API errors are retried for ``cleanup_timeout`` seconds; a refusal (403) is not.
+        """
         if self.cleaned_up or self.pod_name is None or self.namespace is None:
-            return
+            return None
         self.cleaned_up = True
         main_done = pod is not None and st.main_container_done(pod, self.main)
         outcome = verdict.outcome if verdict is not None else None
@@ -1173,10 +1316,8 @@ class PodLifecycle:
                     self.log.info(
                         "Deleting pod %s (on_finish_action=%s)", self.pod_name, self.settings.on_finish_action
                     )
-                await self.hook.delete_pod(
-                    self.pod_name, self.namespace, grace_period_seconds=self.settings.termination_grace_period
-                )
-                deleted = True
+                self.cleanup_problem = await self._delete(pod, main_done)
+                deleted = self.cleanup_problem is None
             else:
                 running = [
                     c for c in _container_names(pod) if st.container_state(pod or {}, c)[0] == "running"
@@ -1190,6 +1331,37 @@ class PodLifecycle:
         except Exception as exc:  # cleanup must never replace the task's outcome
             self.log.error("Cleaning up pod %s failed: %s", self.pod_name, exc)
         self._notify("pod_cleaned_up", pod, deleted=deleted)
+        return self.cleanup_problem
+
+    async def _delete(self, pod: Mapping[str, Any] | None, main_done: bool) -> str | None:
+        """Delete the pod, retrying transient errors for ``cleanup_timeout`` seconds; None when deleted (or
+        already gone), else why it is left."""
+        name, namespace = self._pod_ref()
+        started = self.clock()
+        while True:
+            try:
+                await self.hook.delete_pod(
+                    name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+                return None
+            except (KubernetesApiError, OSError) as exc:
+                error: Exception = exc
+            left = self.settings.cleanup_timeout - (self.clock() - started)
+            if worth_retrying(error) and left > 0:
+                delay = min(5.0, left)
+                self.log.warning("Deleting pod %s failed (%s); trying again in %.0fs", name, error, delay)
+                await asyncio.sleep(delay)
+                continue
+            why = "on_finish_action=" + self.settings.on_finish_action
+            if not main_done:
+                why = "its main container had not finished"
+            problem = (
+                f"pod {namespace}/{name} could not be deleted ({why}) and is left in the cluster"
+                + (", still running" if pod is not None and not st.is_finished(pod) else "")
+                + f": {error}. Delete it yourself: kubectl delete pod -n {namespace} {name}"
+            )
+            self.log.error("%s", problem)
+            return problem
 
     # -- observer ----------------------------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ __all__ = [
     "LogCursor",
     "LogLine",
     "LogSplitter",
+    "ResumePolicy",
     "announced_level",
     "format_line",
     "line_level",
+    "missing_range",
     "parse_line",
     "parse_timestamp",
 ]
@@ -157,6 +159,10 @@ class LogCursor:
     _seen_at_last: int = 0
     #: Next parts of the current line to drop (None: all of them, its line was delivered before).
     _skip_parts: int | None = 0
+    #: Lines (and parts) admitted so far by this cursor: a stream that raised it made progress.
+    delivered: int = 0
+    #: The text of the last line admitted (to say after which line a log is incomplete).
+    last_text: str = ""
 
     def since_time(self) -> str | None:
         return format_timestamp(self.last) if self.last is not None else None
@@ -187,6 +193,14 @@ class LogCursor:
         self._skip_parts = 0
 
     def admit(self, line: LogLine) -> bool:
+        admitted = self._admit(line)
+        if admitted:
+            self.delivered += 1
+            if line.timestamp is not None:
+                self.last_text = line.text
+        return admitted
+
+    def _admit(self, line: LogLine) -> bool:
         key = line.timestamp
         if key is None:
             if self.last is None:
@@ -219,6 +233,55 @@ class LogCursor:
         self.delivered_at_last += 1
         self.parts_at_last, self._skip_parts = 0, 0
         return True
+
+
+@dataclass
+class ResumePolicy:
+    """When to read a cut log stream again, and when to give up on it (pure: fed with the clock).
+
+    Progress is what counts, not the number of cuts: a stream that delivered new lines before it was cut
+    is resumed at once and the back-off starts over, however often that happens (a buffering proxy that
+    cuts every stream after N bytes). Only attempts that deliver nothing back off (``base_delay`` doubling
+    up to ``max_delay``), and only once no attempt has delivered anything for ``stall_limit`` seconds may
+    the reader give up (``may_give_up``: the container has ended, there is a fixed rest to read; while it
+    runs, a silent container is no reason to stop). A ``stall_limit`` of 0 never gives up.
+    """
+
+    started_at: float
+    stall_limit: float = 60.0
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+    _stalled_attempts: int = 0
+    _last_progress: float | None = None
+
+    def next_delay(self, *, progressed: bool, now: float, may_give_up: bool = True) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up (see the class docstring)."""
+        if self._last_progress is None:
+            self._last_progress = self.started_at
+        if progressed:
+            self._stalled_attempts = 0
+            self._last_progress = now
+            return 0.0
+        self._stalled_attempts += 1
+        delay = min(self.max_delay, self.base_delay * 2.0 ** min(self._stalled_attempts - 1, 16))
+        if not may_give_up or self.stall_limit <= 0:
+            return delay
+        stalled = now - self._last_progress
+        if stalled >= self.stall_limit:
+            return None
+        return min(delay, self.stall_limit - stalled)
+
+
+def missing_range(container: str, cursor: LogCursor) -> str:
+    """Which lines of a container's log were not delivered, for the task log (pure)."""
+    if cursor.last is None and not cursor.delivered:
+        return f"The log of container {container} is incomplete: none of its lines could be read"
+    where = f"after {cursor.since_time()}" if cursor.last is not None else "after the first lines"
+    last = cursor.last_text if len(cursor.last_text) <= 200 else cursor.last_text[:200] + "..."
+    return (
+        f"The log of container {container} is incomplete: its lines {where} "
+        f"(after the line {last!r}) could not be read"
+    )
 
 
 _LEVEL_NAMES = {

@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "CRASH_LOOP_MAX_RESTARTS",
     "WAITING_REASONS",
     "ContainerRecord",
+    "CrashLoopTracker",
     "FailureRecord",
     "Outcome",
     "StartupDecision",
@@ -34,9 +36,11 @@ __all__ = [
     "failure_record",
     "format_event",
     "is_finished",
+    "last_failed_exit",
     "main_container_done",
     "main_container_started",
     "node_lost",
+    "restarted_success",
 ]
 
 Pod = Mapping[str, Any]
@@ -320,6 +324,96 @@ def _failed_init_container(pod: Pod) -> StartupDecision | None:
                 message += f": {str(state['message']).strip()}"
             return StartupDecision("failed", "InitContainerFailed", message)
     return None
+
+
+# -- crash loops -----------------------------------------------------------------------------------------
+
+#: Restarts after failures of the main container that end the task whatever the time (see CrashLoopTracker).
+CRASH_LOOP_MAX_RESTARTS = 10
+
+
+def last_failed_exit(pod: Pod, main: str) -> int | None:
+    """The exit code of the main container's latest failed run (current or last state), if any."""
+    status = container_status(pod, main) or {}
+    for state in (
+        (status.get("state") or {}).get("terminated"),
+        (status.get("lastState") or {}).get("terminated"),
+    ):
+        if state and state.get("exitCode") not in (0, None):
+            return int(state["exitCode"])
+    return None
+
+
+@dataclass
+class CrashLoopTracker:
+    """Sans-I/O crash-loop rule for a main container the kubelet restarts (``restartPolicy: OnFailure``).
+
+    :meth:`observe` each version of the pod with the current time; it returns None (keep waiting) or the
+    message to fail the task with. The main container is in a crash loop, and the task fails, when it has
+    failed and been restarted
+
+    - :data:`CRASH_LOOP_MAX_RESTARTS` times (whatever the time it took), or
+    - at least once, is not running now (waiting to be restarted, e.g. CrashLoopBackOff), and its first
+      failure was more than ``startup_timeout`` seconds ago: restarts count against the start-up window.
+      A run that is going on is never cut short by this, so a job that fails once and then runs long
+      succeeds. ``startup_timeout`` 0: only the restart budget applies.
+    """
+
+    main: str
+    startup_timeout: float = 120.0
+    max_restarts: int = CRASH_LOOP_MAX_RESTARTS
+    _first_failure: float | None = None
+    _restarts: int = 0
+
+    def observe(self, pod: Pod, now: float) -> str | None:
+        status = container_status(pod, self.main) or {}
+        restarts = int(status.get("restartCount") or 0)
+        exit_code = last_failed_exit(pod, self.main)
+        if exit_code is None and not restarts:
+            return None
+        if self._first_failure is None:
+            self._first_failure = now
+        self._restarts = restarts
+        kind, state = _state(status)
+        if restarts >= self.max_restarts:
+            why = f"it failed and was restarted {restarts} times"
+        elif kind != "running" and _exceeded(now - self._first_failure, self.startup_timeout):
+            why = (
+                f"it failed and was restarted {restarts} time{'s' if restarts != 1 else ''} and was still not "
+                f"running {now - self._first_failure:.0f}s after its first failure (startup_timeout_seconds="
+                f"{self.startup_timeout:g})"
+            )
+        else:
+            return None
+        waiting = f", now {state.get('reason')}" if kind == "waiting" and state.get("reason") else ""
+        return (
+            f"container {self.main!r} is in a crash loop: {why}; last exit code {exit_code}{waiting} "
+            f"(restartPolicy {(pod.get('spec') or {}).get('restartPolicy') or 'Always'})"
+        )
+
+    def status_line(self, pod: Pod) -> str:
+        """What the main container is doing, for a status line while it is restarted."""
+        status = container_status(pod, self.main) or {}
+        kind, state = _state(status)
+        what = kind + (f" ({state.get('reason')})" if state.get("reason") else "")
+        return (
+            f"container {self.main!r} failed with exit code {last_failed_exit(pod, self.main)} and is restarted "
+            f"by the kubelet (restart {int(status.get('restartCount') or 0)}, now {what})"
+        )
+
+
+def restarted_success(pod: Pod, main: str) -> str | None:
+    """For a main container that succeeded after restarts: one line naming them and the earlier exit code."""
+    status = container_status(pod, main) or {}
+    restarts = int(status.get("restartCount") or 0)
+    if not restarts:
+        return None
+    earlier = ((status.get("lastState") or {}).get("terminated") or {}).get("exitCode")
+    return (
+        f"container {main!r} succeeded after {restarts} restart{'s' if restarts != 1 else ''} "
+        f"(restartPolicy {(pod.get('spec') or {}).get('restartPolicy') or 'Always'}); "
+        f"its earlier run exited with code {earlier}"
+    )
 
 
 # -- events ----------------------------------------------------------------------------------------------

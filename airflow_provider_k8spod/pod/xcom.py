@@ -39,7 +39,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_k8spod.exceptions import PodSpecError, XComResultError
+from airflow_provider_k8spod.exceptions import (
+    ExecInterruptedError,
+    ExecOutputTooLargeError,
+    PodSpecError,
+    XComResultError,
+)
+from airflow_provider_k8spod.hooks.retry import worth_retrying
 
 __all__ = [
     "DEFAULT_SIDECAR_IMAGE",
@@ -57,6 +63,7 @@ __all__ = [
     "check_multiple_outputs",
     "inject_xcom_sidecar",
     "parse_xcom_result",
+    "read_failure",
     "sidecar_container",
     "sidecar_settings",
 ]
@@ -291,6 +298,30 @@ def parse_xcom_result(stdout: bytes, exit_code: int | None, *, stderr: bytes = b
 
 
 _JSON_TYPES = {dict: "a JSON object", list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}
+
+
+def read_failure(error: BaseException, *, max_size: int, attempts: int = 1) -> tuple[bool, str]:
+    """Reading ``return.json`` failed with ``error``: may reading it again succeed, and what to tell the
+    user (pure). The read (a ``cat``) is idempotent and the file stays in the sidecar, so a cut connection
+    or an API that is briefly unavailable is worth another read; a result above ``max_size`` or a refusal
+    (403, 404) is not. The size limit is named only when it is the size limit."""
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+    if isinstance(error, ExecOutputTooLargeError):
+        return False, (
+            f"{XCOM_RETURN_FILE} is larger than the limit of {max_size} bytes (max_xcom_size); write a "
+            "smaller result, e.g. a reference to where the data is"
+        )
+    if isinstance(error, ExecInterruptedError):
+        return (
+            True,
+            f"the connection reading {XCOM_RETURN_FILE} was cut before the read finished{tries}: {error}",
+        )
+    if worth_retrying(error):
+        return (
+            True,
+            f"reading {XCOM_RETURN_FILE} failed{tries}, the connection was cut or the API unavailable: {error}",
+        )
+    return False, f"reading the XCom result failed: {error}"
 
 
 def check_multiple_outputs(value: Any, *, multiple_outputs: bool) -> None:

@@ -478,3 +478,75 @@ def test_format_line() -> None:
     assert format_line("base", "hello", formatter=lambda c, t: f"{c.upper()} | {t}") == "BASE | hello"
     # The user's formatter wins over the prefix setting.
     assert format_line("base", "hello", prefix=False, formatter=lambda c, t: f"<{c}> {t}") == "<base> hello"
+
+
+# -- resuming a cut stream: progress, not the number of cuts, decides ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "may_give_up", "delays"),
+    [
+        # (progressed, now) per attempt -> the delay before the next one (None: give up).
+        # Cut after every 20 kB, each stream delivering lines: always resumed at once, never given up.
+        ([(True, t) for t in range(0, 1000, 10)], True, [0.0] * 100),
+        # Nothing delivered: back-off doubles up to max_delay, then gives up once stalled for 60s.
+        (
+            [
+                (False, 0),
+                (False, 1),
+                (False, 2),
+                (False, 4),
+                (False, 8),
+                (False, 30),
+                (False, 59),
+                (False, 60),
+            ],
+            True,
+            [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 1.0, None],
+        ),
+        # Progress in between starts the back-off and the stall over.
+        (
+            [(False, 0), (False, 50), (True, 55), (False, 56), (False, 114), (False, 115)],
+            True,
+            [0.2, 0.4, 0.0, 0.2, 0.4, None],
+        ),
+        # While the container runs, a stall is never a reason to give up.
+        ([(False, 0), (False, 100), (False, 1000), (False, 5000)], False, [0.2, 0.4, 0.8, 1.6]),
+    ],
+)
+def test_resume_policy(
+    attempts: list[tuple[bool, float]], may_give_up: bool, delays: list[float | None]
+) -> None:
+    from airflow_provider_k8spod.pod.logs import ResumePolicy
+
+    policy = ResumePolicy(started_at=0.0, stall_limit=60.0)
+    got = [policy.next_delay(progressed=p, now=float(t), may_give_up=may_give_up) for p, t in attempts]
+    assert got == pytest.approx(delays)
+
+
+def test_resume_policy_without_a_stall_limit_never_gives_up() -> None:
+    from airflow_provider_k8spod.pod.logs import ResumePolicy
+
+    policy = ResumePolicy(started_at=0.0, stall_limit=0)
+    delays = [policy.next_delay(progressed=False, now=float(t)) for t in range(10, 10000, 1000)]
+    assert delays[:3] == pytest.approx([0.2, 0.4, 0.8])
+    assert delays[-1] == 10.0
+
+
+def test_cursor_counts_what_it_delivers_and_says_what_is_missing() -> None:
+    from airflow_provider_k8spod.pod.logs import missing_range
+
+    cursor = LogCursor()
+    assert missing_range("base", cursor) == (
+        "The log of container base is incomplete: none of its lines could be read"
+    )
+    splitter = LogSplitter()
+    chunk = b"2024-01-01T00:00:00.000000001Z line 1\n2024-01-01T00:00:00.000000002Z line 2\n"
+    assert [cursor.admit(line) for line in splitter.feed(chunk)] == [True, True]
+    cursor.new_stream()
+    assert [cursor.admit(line) for line in splitter.feed(chunk)] == [False, False]
+    assert cursor.delivered == 2
+    assert missing_range("base", cursor) == (
+        "The log of container base is incomplete: its lines after 2024-01-01T00:00:00.000000002Z "
+        "(after the line 'line 2') could not be read"
+    )

@@ -1001,3 +1001,62 @@ def test_a_timeout_of_zero_is_no_limit(name: str, limits: dict[str, float], kind
     p = pod(name)
     decisions = run(StartupTracker(MAIN, **limits), [(0.0, p), (1.0, p), (86400.0, p)])
     assert [d.kind for d in decisions] == kinds
+
+
+# -- crash loops (restartPolicy OnFailure) ---------------------------------------------------------------
+
+
+def _looping(restarts: int, kind: str, exit_code: int = 3) -> dict:
+    state = {"running": {}} if kind == "running" else {"waiting": {"reason": "CrashLoopBackOff"}}
+    if kind == "terminated":
+        state = {"terminated": {"exitCode": exit_code, "reason": "Error"}}
+    return {
+        "spec": {"restartPolicy": "OnFailure", "containers": [{"name": "base"}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "base",
+                    "restartCount": restarts,
+                    "state": state,
+                    "lastState": {"terminated": {"exitCode": exit_code}} if restarts else {},
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("observations", "fails_at"),
+    [
+        # (restarts, state, now): a first run that is going on is no crash loop.
+        ([(0, "running", 0), (0, "running", 500)], None),
+        # Failed once, then runs long: never cut short.
+        ([(1, "waiting", 0), (1, "running", 2), (1, "running", 1000)], None),
+        # Still waiting for a restart past the start-up window (5s) after its first failure.
+        ([(1, "waiting", 0), (2, "running", 3), (2, "waiting", 4), (3, "waiting", 6)], 3),
+        # The restart budget ends it whatever the time.
+        ([(1, "running", 0), (9, "running", 1), (10, "running", 2)], 2),
+    ],
+)
+def test_crash_loop_tracker(observations: list[tuple[int, str, float]], fails_at: int | None) -> None:
+    from airflow_provider_k8spod.pod.status import CrashLoopTracker
+
+    tracker = CrashLoopTracker("base", startup_timeout=5)
+    results = [tracker.observe(_looping(r, kind), now) for r, kind, now in observations]
+    failed = [i for i, message in enumerate(results) if message is not None]
+    assert (failed[0] if failed else None) == fails_at
+    if fails_at is not None:
+        assert "container 'base' is in a crash loop" in str(results[fails_at])
+        assert "last exit code 3" in str(results[fails_at])
+
+
+def test_restarted_success_names_the_restarts_and_the_earlier_exit_code() -> None:
+    from airflow_provider_k8spod.pod.status import restarted_success
+
+    pod = _looping(2, "terminated", exit_code=0)
+    pod["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 4}}
+    assert restarted_success(pod, "base") == (
+        "container 'base' succeeded after 2 restarts (restartPolicy OnFailure); its earlier run exited with code 4"
+    )
+    assert restarted_success(_looping(0, "terminated", exit_code=0), "base") is None

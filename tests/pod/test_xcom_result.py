@@ -10,13 +10,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_k8spod.exceptions import XComResultError
+from airflow_provider_k8spod.exceptions import (
+    ApiUnavailableError,
+    ExecInterruptedError,
+    ExecOutputTooLargeError,
+    ForbiddenError,
+    KubernetesApiError,
+    NotFoundError,
+    XComResultError,
+)
 from airflow_provider_k8spod.pod.xcom import (
     NO_FILE_EXIT_CODE,
     NO_RESULT,
     XCOM_READ_COMMAND,
     check_multiple_outputs,
     parse_xcom_result,
+    read_failure,
 )
 
 
@@ -245,3 +254,33 @@ def test_multiple_outputs_with_anything_but_an_object_says_what_it_got(value: An
         "multiple_outputs=True needs /airflow/xcom/return.json to hold a JSON object, e.g. "
         '{"rows": 3, "path": "s3://..."} (each key becomes an XCom); it holds ' + holds
     )
+
+
+# -- reading the result: which failures are worth another read, and how each is worded -------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "again", "wording"),
+    [
+        (
+            ExecOutputTooLargeError("exec in pod x: output is larger"),
+            False,
+            "is larger than the limit of 100 bytes",
+        ),
+        (ExecInterruptedError("exec in pod x: the stream ended"), True, "was cut before the read finished"),
+        (
+            ApiUnavailableError("cannot reach the API server"),
+            True,
+            "the connection was cut or the API unavailable",
+        ),
+        (KubernetesApiError("503", status=503), True, "the connection was cut or the API unavailable"),
+        (ForbiddenError("403 Forbidden", status=403), False, "reading the XCom result failed: 403 Forbidden"),
+        (NotFoundError("404 NotFound", status=404), False, "reading the XCom result failed: 404 NotFound"),
+    ],
+)
+def test_read_failure(error: Exception, again: bool, wording: str) -> None:
+    retry, message = read_failure(error, max_size=100)
+    assert retry is again
+    assert wording in message
+    if not isinstance(error, ExecOutputTooLargeError):
+        assert "larger than the limit" not in message
