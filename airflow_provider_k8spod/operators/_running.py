@@ -312,10 +312,11 @@ class PodRunning:
     def _delete_if_left(self, lifecycle: PodLifecycle) -> None:
         if lifecycle.cleaned_up or self._pod_ref is None or self._access is None:
             return
-        if self._delete_pod("the task ended before the pod did"):
+        if self._delete_pod("Deleted pod {}: the task ended before the pod did", "the task ended early"):
             lifecycle.cleaned_up = True
 
-    def _delete_pod(self, why: str) -> bool:
+    def _delete_pod(self, done: str, why: str) -> bool:
+        """Delete the task's pod; ``done`` is the line logged (``{}``: namespace/name)."""
         op: Any = self
         if self._pod_ref is None:
             return False
@@ -327,10 +328,10 @@ class PodRunning:
                 name, namespace, grace_period_seconds=op.termination_grace_period
             )
             if deleted is not None:
-                self.log.info("Deleted pod %s/%s: %s", namespace, name, why)
+                self.log.info("%s", done.format(f"{namespace}/{name}"))
             return True
         except Exception as exc:
-            self.log.error("Could not delete pod %s/%s (%s): %s", namespace, name, why, exc)
+            self.log.error("%s, but deleting pod %s/%s failed: %s", why.capitalize(), namespace, name, exc)
             return False
 
     def on_kill(self) -> None:
@@ -347,7 +348,10 @@ class PodRunning:
         if op.on_kill_action == "keep_pod":
             self.log.info("Task killed; keeping pod %s/%s (on_kill_action=keep_pod)", namespace, name)
             return
-        if self._delete_pod("the task was killed") and self._lifecycle is not None:
+        if (
+            self._delete_pod("Task killed; deleted pod {}", "the task was killed")
+            and self._lifecycle is not None
+        ):
             self._lifecycle.cleaned_up = True
 
     # --- callbacks ----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Assertions: task states, the task log files, the pods in the cluster, the pods e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -130,6 +131,16 @@ def _wait_for_state(dag_id: str, task_id: str, map_index: int, state: str, timeo
     raise AssertionError(f"{dag_id}.{task_id}[{map_index}] never became {state}")
 
 
+def _wait_for_trigger_log(dag_id: str, text: str, timeout: float = 120) -> None:
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in p.read_text(errors="replace") for p in logs.rglob("*.trigger.*.log")):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no trigger of {dag_id} logged {text!r}")
+
+
 def _mark_failed(dag_id: str, task_id: str, map_index: int = -1) -> None:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -151,7 +162,9 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
     def deferred_then_mark(c, pod):
         index = int(pod["metadata"]["labels"].get("map_index", -1))
         _wait_for_state(dag_id, "task", index, "deferred")
-        time.sleep(2.0)  # the triggerer follows the pod
+        _wait_for_trigger_log(
+            dag_id, "Pod task-"
+        )  # the triggerer follows the pod (its events are in the log)
         _mark_failed(dag_id, "task", index)
 
     operator = "KubernetesPodOperator.partial" if mapped else "KubernetesPodOperator"
@@ -161,15 +174,20 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection
         source = source.replace(f"{arguments})", f"{arguments}).expand(cmds=[['sh', '-c', 'sleep 120']])")
     else:
         source = source.replace(f"{arguments})", f"""{arguments}, cmds=["sh", "-c", "sleep 120"])""")
-    with WhenPod(cluster, running(), deferred_then_mark, timeout=240) as fault:
-        started = time.monotonic()
-        result = run_dag(source, use_executor=True)
-    assert fault.fired.is_set()
-    assert set(result.task_states.values()) == {"failed"}
-    for _ in range(200):
-        if not task_pods(cluster):
-            break
-        time.sleep(0.1)
-    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
-    assert task_pods(cluster) == [], "\n".join(p.read_text()[-3000:] for p in logs.rglob("*.log"))
-    assert time.monotonic() - started < 100  # the pod was deleted, not left to finish its 120 s
+    try:
+        with WhenPod(cluster, running(), deferred_then_mark, timeout=240) as fault:
+            started = time.monotonic()
+            result = run_dag(source, use_executor=True)
+        assert fault.fired.is_set(), fault.error
+        assert set(result.task_states.values()) == {"failed"}
+        for _ in range(200):
+            if not task_pods(cluster):
+                break
+            time.sleep(0.1)
+        logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+        assert task_pods(cluster) == [], "\n".join(p.read_text()[-3000:] for p in logs.rglob("*.log"))
+        assert time.monotonic() - started < 100  # the pod was deleted, not left to finish its 120 s
+    finally:
+        for pod in task_pods(cluster):  # later tests select pods by task id: never leave one behind
+            with contextlib.suppress(Exception):
+                cluster.delete_pod("default", pod["metadata"]["name"], grace_period_seconds=0)
