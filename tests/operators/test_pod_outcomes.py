@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.operators.kpo import WhenPod, dag_source, running, task_pods
@@ -49,11 +51,11 @@ def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
 
 
 def test_pod_deleted_under_us(local_cluster_connection, run_dag, mode):
-    with WhenPod(
-        local_cluster_connection,
-        running(),
-        lambda c, p: c.delete_pod("default", p["metadata"]["name"], grace_period_seconds=0),
-    ) as fault:
+    def delete_after_a_moment(cluster, pod):
+        time.sleep(1.5)  # what the pod printed is in the log by now (the first line came right away)
+        cluster.delete_pod("default", pod["metadata"]["name"], grace_period_seconds=0)
+
+    with WhenPod(local_cluster_connection, running(), delete_after_a_moment) as fault:
         result = run_dag(dag_source("deleted_running", SLEEPER))
     assert fault.fired.is_set()
     assert result.task_states == {"task": "failed"}
