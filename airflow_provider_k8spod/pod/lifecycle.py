@@ -851,7 +851,7 @@ class PodLifecycle:
                 gone = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
                 return st.Verdict(
                     st.Outcome.FAILURE,
-                    "the pod has since been deleted: it no longer existed when it was to be followed "
+                    "the pod has since been deleted: it was deleted before it could be followed "
                     "(somebody or something else deleted it)",
                     None,
                     st.failure_record(gone, list(events.events.values()), reason="Deleted", deleted=True),

@@ -170,7 +170,7 @@ def test_pod_deleted_before_it_started(local_cluster_connection, run_dag):
     assert (
         "was deleted before its main container 'base' started" in result.log
         # Deferred, the triggerer may only start following once the pod is gone (docs/deferrable.md).
-        or "the pod has since been deleted: it no longer existed when it was to be followed" in result.log
+        or "the pod has since been deleted: it was deleted before it could be followed" in result.log
     )
 
 
