@@ -23,7 +23,7 @@ _T = Any
 
 
 def _callback_calls(
-    callbacks: Iterable[Any], method: str, kwargs: Mapping[str, Any], log: Any
+    callbacks: Iterable[Any], method: str, kwargs: Mapping[str, Any]
 ) -> Iterable[Callable[[], Any]]:
     """One call per callback class defining ``method``, with upstream's arguments (``progress_callback``
     gets no operator nor context)."""
@@ -50,7 +50,7 @@ def _callback_failed(call: Callable[[], Any], exc: Exception, log: Any) -> None:
 async def run_callbacks(callbacks: Iterable[Any], method: str, *, log: Any, **kwargs: Any) -> None:
     """Call ``method`` of every callback class (sync or async methods alike); a callback that raises is
     logged as a warning and changes nothing. Used by the trigger (``mode=ExecutionMode.ASYNC``)."""
-    for call in _callback_calls(callbacks, method, kwargs, log):
+    for call in _callback_calls(callbacks, method, kwargs):
         try:
             outcome = call()
             if inspect.isawaitable(outcome):
@@ -61,7 +61,7 @@ async def run_callbacks(callbacks: Iterable[Any], method: str, *, log: Any, **kw
 
 def call_callbacks(callbacks: Iterable[Any], method: str, *, log: Any, **kwargs: Any) -> None:
     """:func:`run_callbacks` for synchronous code (the worker's main thread)."""
-    for call in _callback_calls(callbacks, method, kwargs, log):
+    for call in _callback_calls(callbacks, method, kwargs):
         try:
             outcome = call()
             if inspect.isawaitable(outcome):

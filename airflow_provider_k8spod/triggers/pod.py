@@ -32,6 +32,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_k8spod.callbacks import ExecutionMode
 from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clients
+from airflow_provider_k8spod.operators._driver import CallbackObserver, run_callbacks
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodHandle, PodLifecycle
 from airflow_provider_k8spod.pod.watches import SharedWatches
 
@@ -240,17 +241,14 @@ def _import(path: str) -> Any:
     raise ImportError(f"no module in {path!r}")
 
 
-class _TriggerObserver:
+class _TriggerObserver(CallbackObserver):
     """Runs callbacks on the triggerer's loop (``mode="async"``), in order, as the lifecycle reports."""
 
     def __init__(self, callbacks: list[Any], hook: Any, trigger: KubernetesPodTrigger) -> None:
-        from airflow_provider_k8spod.operators._driver import CallbackObserver
-
+        super().__init__(callbacks, self._dispatch)
         self.hook, self.log, self.trigger = hook, trigger.log, trigger
         self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._inner = CallbackObserver(callbacks, self._dispatch)
-        self.callbacks = callbacks
 
     def _dispatch(self, method: str, kwargs: dict[str, Any]) -> None:
         self._queue.put_nowait((method, kwargs))
@@ -259,8 +257,6 @@ class _TriggerObserver:
 
     async def _drain(self) -> None:
         from kubernetes_asyncio.client import CoreV1Api
-
-        from airflow_provider_k8spod.operators._driver import run_callbacks
 
         client = CoreV1Api(await self.hook.get_api_client())
         while (item := await self._queue.get()) is not None:
@@ -283,6 +279,3 @@ class _TriggerObserver:
             self._queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._worker, 60)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
