@@ -19,17 +19,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from airflow_provider_k8spod.testing import certs, kubeconfig, objects, podstatus
-from airflow_provider_k8spod.testing._http import HttpServer
+from airflow_provider_k8spod.testing import certs, kubeconfig
 from airflow_provider_k8spod.testing._util import JSON, STATE_PREFIX, new_state_dir, rfc3339, state_dir_base
-from airflow_provider_k8spod.testing.admin import Admin
-from airflow_provider_k8spod.testing.api import Api
+from airflow_provider_k8spod.testing.apiserver import objects
+from airflow_provider_k8spod.testing.apiserver._http import HttpServer
+from airflow_provider_k8spod.testing.apiserver.admin import Admin
+from airflow_provider_k8spod.testing.apiserver.api import Api
+from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
+from airflow_provider_k8spod.testing.apiserver.faults import FaultTable
+from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
-from airflow_provider_k8spod.testing.events import EventRecorder
-from airflow_provider_k8spod.testing.faults import FaultTable
-from airflow_provider_k8spod.testing.kubelet import Kubelet, KubeletDeps, PodWorker
-from airflow_provider_k8spod.testing.runtime import Runtime, choose_mode, write_python_shims
-from airflow_provider_k8spod.testing.store import Store
+from airflow_provider_k8spod.testing.node import podstatus
+from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
+from airflow_provider_k8spod.testing.node.runtime import Runtime, choose_mode, write_python_shims
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_k8spod.testing.envvars import (
+from airflow_provider_k8spod.testing.node.envvars import (
     ConfigError,
     EnvSources,
     container_env,

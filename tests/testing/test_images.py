@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_k8spod.testing.images import (
+from airflow_provider_k8spod.testing.node.images import (
     InvalidImageName,
     default_pull_policy,
     image_key,

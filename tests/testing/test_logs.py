@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from airflow_provider_k8spod.testing.logs import (
+from airflow_provider_k8spod.testing.node.logs import (
     MAX_LINE,
     LineSplitter,
     LogEntry,

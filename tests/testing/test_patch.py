@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_k8spod.testing.patch import (
+from airflow_provider_k8spod.testing.apiserver.patch import (
     PatchError,
     apply_patch,
     json_merge_patch,

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_k8spod.testing import podstatus
+from airflow_provider_k8spod.testing.node import podstatus
 
 
 def waiting(name: str, reason: str = "ContainerCreating", last_exit: int | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pytest
 from kubernetes.stream import stream
 
 from airflow_provider_k8spod.testing import LocalCluster
-from airflow_provider_k8spod.testing.runtime import (
+from airflow_provider_k8spod.testing.node.runtime import (
     DEFAULT_PATH,
     ExecutableNotFound,
     LaunchSpec,

@@ -5,8 +5,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_k8spod.testing import Node, Taint
-from airflow_provider_k8spod.testing.objects import node_object
-from airflow_provider_k8spod.testing.scheduler import choose_node, failure_message, tolerates, unfit_reason
+from airflow_provider_k8spod.testing.apiserver.objects import node_object
+from airflow_provider_k8spod.testing.controllers.scheduler import (
+    choose_node,
+    failure_message,
+    tolerates,
+    unfit_reason,
+)
 
 GPU = node_object(Node("gpu-1", labels={"accelerator": "gpu"}, taints=[Taint("dedicated", "gpu")]))
 PLAIN = node_object(Node("cpu-1", labels={"disk": "ssd"}))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_k8spod.testing.selectors import (
+from airflow_provider_k8spod.testing.apiserver.selectors import (
     SelectorError,
     parse_field_selector,
     parse_label_selector,

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_k8spod.testing import validation
-from airflow_provider_k8spod.testing.errors import invalid
+from airflow_provider_k8spod.testing.apiserver import validation
+from airflow_provider_k8spod.testing.apiserver.errors import invalid
 
 
 def _pod(**spec: Any) -> dict[str, Any]:

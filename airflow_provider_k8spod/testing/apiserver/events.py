@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, now_ns, rfc3339, rfc3339_micro
-from airflow_provider_k8spod.testing.store import Store
+from airflow_provider_k8spod.testing.apiserver.store import Store
 
 
 class EventRecorder:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_k8spod.testing.validation import label_value_errors, qualified_name_errors
+from airflow_provider_k8spod.testing.apiserver.validation import label_value_errors, qualified_name_errors
 
 
 class SelectorError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON, random_suffix
-from airflow_provider_k8spod.testing.images import default_pull_policy
+from airflow_provider_k8spod.testing.node.images import default_pull_policy
 
 SA_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 DEFAULT_TOLERATIONS = (

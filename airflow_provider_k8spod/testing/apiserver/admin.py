@@ -11,10 +11,10 @@ import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_k8spod.testing import _http as web
 from airflow_provider_k8spod.testing._util import JSON
+from airflow_provider_k8spod.testing.apiserver import _http as web
+from airflow_provider_k8spod.testing.apiserver.faults import FaultRule, ForbiddenRule
 from airflow_provider_k8spod.testing.config import Image, Node
-from airflow_provider_k8spod.testing.faults import FaultRule, ForbiddenRule
 
 if TYPE_CHECKING:
     from airflow_provider_k8spod.testing.server import ClusterServer

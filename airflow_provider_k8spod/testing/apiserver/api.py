@@ -20,28 +20,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_k8spod.testing import _http as web
-from airflow_provider_k8spod.testing import errors, objects, patch, podstatus, tables, validation
 from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339, truthy
-from airflow_provider_k8spod.testing.defaults import admit_pod, default_pod
-from airflow_provider_k8spod.testing.errors import ApiError
-from airflow_provider_k8spod.testing.faults import FaultRule
-from airflow_provider_k8spod.testing.logs import LogOptions, follow, since_option
-from airflow_provider_k8spod.testing.remotecommand import (
+from airflow_provider_k8spod.testing.apiserver import _http as web
+from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, tables, validation
+from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
+from airflow_provider_k8spod.testing.apiserver.errors import ApiError
+from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
+from airflow_provider_k8spod.testing.apiserver.remotecommand import (
     PROTOCOLS,
     ExecOptions,
     send_error_and_close,
     serve_exec,
 )
-from airflow_provider_k8spod.testing.runtime import DEFAULT_PATH, ExecutableNotFound
-from airflow_provider_k8spod.testing.selectors import (
+from airflow_provider_k8spod.testing.apiserver.selectors import (
     FIELD_EXTRACTORS,
     SelectorError,
     parse_field_selector,
     parse_label_selector,
     supported_fields,
 )
-from airflow_provider_k8spod.testing.store import Change, WatchClose, WatchError
+from airflow_provider_k8spod.testing.apiserver.store import Change, WatchClose, WatchError
+from airflow_provider_k8spod.testing.node import podstatus
+from airflow_provider_k8spod.testing.node.logs import LogOptions, follow, since_option
+from airflow_provider_k8spod.testing.node.runtime import DEFAULT_PATH, ExecutableNotFound
 
 if TYPE_CHECKING:
     from airflow_provider_k8spod.testing.server import ClusterServer

@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from airflow_provider_k8spod.testing._util import JSON
-from airflow_provider_k8spod.testing.errors import expired
-from airflow_provider_k8spod.testing.selectors import (
+from airflow_provider_k8spod.testing.apiserver.errors import expired
+from airflow_provider_k8spod.testing.apiserver.selectors import (
     FIELD_EXTRACTORS,
     FieldSelector,
     LabelSelector,

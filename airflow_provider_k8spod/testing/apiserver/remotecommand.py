@@ -18,9 +18,9 @@ import struct
 import termios
 from dataclasses import dataclass
 
-from airflow_provider_k8spod.testing import _http as web
-from airflow_provider_k8spod.testing._http import WSMsgType
 from airflow_provider_k8spod.testing._util import JSON
+from airflow_provider_k8spod.testing.apiserver import _http as web
+from airflow_provider_k8spod.testing.apiserver._http import WSMsgType
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5 = "v5.channel.k8s.io"

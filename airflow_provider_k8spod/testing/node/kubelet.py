@@ -20,20 +20,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_k8spod.testing import images as imagelib
-from airflow_provider_k8spod.testing import podstatus
 from airflow_provider_k8spod.testing._util import JSON, random_hex, rfc3339
+from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
+from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Image
-from airflow_provider_k8spod.testing.envvars import (
+from airflow_provider_k8spod.testing.controllers.scheduler import choose_node
+from airflow_provider_k8spod.testing.node import images as imagelib
+from airflow_provider_k8spod.testing.node import podstatus
+from airflow_provider_k8spod.testing.node.envvars import (
     ConfigError,
     EnvSources,
     container_env,
     expand_command,
     service_env,
 )
-from airflow_provider_k8spod.testing.events import EventRecorder
-from airflow_provider_k8spod.testing.logs import LineSplitter, LogEntry, LogFile
-from airflow_provider_k8spod.testing.runtime import (
+from airflow_provider_k8spod.testing.node.logs import LineSplitter, LogEntry, LogFile
+from airflow_provider_k8spod.testing.node.runtime import (
     DEFAULT_PATH,
     ContainerProcess,
     ExecutableNotFound,
@@ -43,8 +45,6 @@ from airflow_provider_k8spod.testing.runtime import (
     resolve_executable,
     start_error_message,
 )
-from airflow_provider_k8spod.testing.scheduler import choose_node
-from airflow_provider_k8spod.testing.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Object validation, with the field paths and messages kube-apiserver uses.
 
 Every function is pure: it takes an object (a dict as decoded from JSON) and returns a list of
-:class:`~airflow_provider_k8spod.testing.errors.Cause` (empty when the object is valid).
+:class:`~airflow_provider_k8spod.testing.apiserver.errors.Cause` (empty when the object is valid).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_k8spod.testing.errors import Cause
+from airflow_provider_k8spod.testing.apiserver.errors import Cause
 
 # ---------------------------------------------------------------------------------------------------------
 # Message helpers (k8s.io/apimachinery/pkg/util/validation)

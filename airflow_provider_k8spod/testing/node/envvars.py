@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
-from airflow_provider_k8spod.testing.validation import env_var_name_errors
+from airflow_provider_k8spod.testing.apiserver.validation import env_var_name_errors
 
 
 class ConfigError(Exception):
