@@ -75,8 +75,10 @@ def normalize(text: Any, names: Mapping[str, str]) -> str:
         return ""
     value = str(text)
     for old in sorted(names, key=len, reverse=True):
-        if old:
-            value = value.replace(old, names[old])
+        if old:  # whole names only: "running" is not replaced inside "init-running"
+            value = re.sub(
+                rf"(?<![A-Za-z0-9-]){re.escape(old)}(?![A-Za-z0-9-])", lambda _, new=names[old]: new, value
+            )
     value = _SCHEDULER.sub(r"\1: <reasons>.", value)
     value = _QUOTED.sub('"<q>"', value)
     value = _UUID.sub("<uid>", value)
