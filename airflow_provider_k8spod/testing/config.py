@@ -135,6 +135,9 @@ class Timings:
     config_retry_seconds: float = 0.5
     bookmark_interval_seconds: float = 1.0
     default_watch_timeout_seconds: float = 1800.0
+    mount_backoff_initial: float = 0.5
+    mount_backoff_max: float = 4.0
+    pod_sync_retry_seconds: float = 1.0
 
     @classmethod
     def realistic(cls) -> Timings:
@@ -145,6 +148,9 @@ class Timings:
             crash_loop_backoff_max=300.0,
             config_retry_seconds=10.0,
             bookmark_interval_seconds=60.0,
+            mount_backoff_initial=0.5,
+            mount_backoff_max=122.0,
+            pod_sync_retry_seconds=10.0,
         )
 
     def to_json(self) -> JSON:

@@ -70,9 +70,26 @@ class EventRecorder:
         field_path: str | None = None,
     ) -> JSON:
         """An event from the kubelet (legacy core/v1 recorder: source, count, first/lastTimestamp)."""
+        return self._legacy(obj, event_type, reason, message, "kubelet", node, field_path)
+
+    def controller(self, obj: JSON, event_type: str, reason: str, message: str, component: str) -> JSON:
+        """An event from a controller using the legacy recorder (persistentvolume-controller, a provisioner):
+        ``source.component`` without a host, aggregated into ``count``."""
+        return self._legacy(obj, event_type, reason, message, component, "", None)
+
+    def _legacy(
+        self,
+        obj: JSON,
+        event_type: str,
+        reason: str,
+        message: str,
+        component: str,
+        node: str,
+        field_path: str | None,
+    ) -> JSON:
         meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace", "default")
-        key = (namespace, meta.get("uid", ""), field_path or "", reason, message, "kubelet", event_type)
+        namespace = meta.get("namespace") or "default"
+        key = (namespace, meta.get("uid", ""), field_path or "", reason, message, component, event_type)
         timestamp = rfc3339()
         repeat = self._repeat(key)
         if repeat is not None:
@@ -88,13 +105,13 @@ class EventRecorder:
             {
                 "reason": reason,
                 "message": message,
-                "source": {"component": "kubelet", "host": node},
+                "source": {"component": component, "host": node} if node else {"component": component},
                 "firstTimestamp": timestamp,
                 "lastTimestamp": timestamp,
                 "count": 1,
                 "type": event_type,
                 "eventTime": None,
-                "reportingComponent": "kubelet",
+                "reportingComponent": component,
                 "reportingInstance": node,
             },
         )

@@ -6,7 +6,7 @@ Pure functions over Pod and Node JSON.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
@@ -116,6 +116,55 @@ def failure_message(total: int, reasons: Sequence[str]) -> str:
         f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
         f"{total} Preemption is not helpful for scheduling."
     )
+
+
+def prefilter_failure_message(total: int, reason: str) -> str:
+    """kube-scheduler's FitError when a PreFilter plugin rejects the pod (the same on every node)."""
+    return (
+        f"0/{total} nodes are available: {reason}. preemption: 0/{total} nodes are available: "
+        f"{total} Preemption is not helpful for scheduling."
+    )
+
+
+def volume_claims_prefilter(
+    pod: Mapping[str, Any],
+    claim: Callable[[str], Mapping[str, Any] | None],
+    delays_binding: Callable[[str], bool],
+) -> tuple[str | None, list[str]]:
+    """The VolumeBinding plugin's PreFilter: ``(reason, [])`` when the pod cannot be scheduled because of its
+    claims, else ``(None, unbound claims that wait for this pod's node)``.
+
+    ``claim(name)`` looks a claim up in the pod's namespace; ``delays_binding(class)`` tells whether the
+    StorageClass binds WaitForFirstConsumer (a class that does not exist binds Immediate).
+    """
+    names = [
+        str(v["persistentVolumeClaim"].get("claimName", ""))
+        for v in (pod.get("spec") or {}).get("volumes") or []
+        if isinstance(v.get("persistentVolumeClaim"), dict)
+    ]
+    found: list[Mapping[str, Any]] = []
+    for name in names:
+        obj = claim(name)
+        if obj is None:
+            return f'persistentvolumeclaim "{name}" not found', []
+        spec = obj.get("spec") or {}
+        if (obj.get("status") or {}).get("phase") == "Lost":
+            return (
+                f'persistentvolumeclaim "{name}" bound to non-existent persistentvolume "{spec.get("volumeName", "")}"',
+                [],
+            )
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return f'persistentvolumeclaim "{name}" is being deleted', []
+        found.append(obj)
+    delayed: list[str] = []
+    for obj in found:
+        if (obj.get("status") or {}).get("phase") == "Bound":
+            continue
+        spec = obj.get("spec") or {}
+        if spec.get("volumeName") or not delays_binding(str(spec.get("storageClassName") or "")):
+            return "pod has unbound immediate PersistentVolumeClaims", []
+        delayed.append(str(obj["metadata"]["name"]))
+    return None, delayed
 
 
 def choose_node(pod: JSON, nodes: Sequence[JSON], load: Mapping[str, int]) -> tuple[str | None, str]:
