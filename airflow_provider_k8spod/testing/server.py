@@ -191,8 +191,8 @@ class ClusterServer:
         self.store.close_watchers()
         with contextlib.suppress(Exception):
             await self.kubelet.shutdown()
-        with contextlib.suppress(Exception):
-            await self.volumes.stop()
+        if hasattr(self, "volumes"):
+            self.volumes.stop()
         for task in list(self._namespace_tasks):
             task.cancel()
         if self._http is not None:

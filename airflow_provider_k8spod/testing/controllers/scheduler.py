@@ -167,13 +167,30 @@ def volume_claims_prefilter(
     return None, delayed
 
 
-def choose_node(pod: JSON, nodes: Sequence[JSON], load: Mapping[str, int]) -> tuple[str | None, str]:
-    """Pick the least loaded fitting node. Returns ``(node_name, "")`` or ``(None, failure message)``."""
+MSG_VOLUME_NODE_CONFLICT = "node(s) had volume node affinity conflict"
+
+
+def volume_node_conflict(volumes: Sequence[Mapping[str, Any]], node: Mapping[str, Any]) -> str | None:
+    """The VolumeBinding Filter for bound claims: every PersistentVolume's required node affinity must
+    match the node."""
+    for volume in volumes:
+        required = ((volume.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}
+        terms = required.get("nodeSelectorTerms") or []
+        if terms and not any(matches_node_selector_term(term, node) for term in terms):
+            return MSG_VOLUME_NODE_CONFLICT
+    return None
+
+
+def choose_node(
+    pod: JSON, nodes: Sequence[JSON], load: Mapping[str, int], volumes: Sequence[Mapping[str, Any]] = ()
+) -> tuple[str | None, str]:
+    """Pick the least loaded fitting node. Returns ``(node_name, "")`` or ``(None, failure message)``.
+    ``volumes`` are the PersistentVolumes of the pod's bound claims."""
     spec = pod.get("spec") or {}
     fitting: list[str] = []
     reasons: list[str] = []
     for node in nodes:
-        reason = unfit_reason(spec, node)
+        reason = unfit_reason(spec, node) or volume_node_conflict(volumes, node)
         name = node["metadata"]["name"]
         if reason is None:
             fitting.append(name)

@@ -29,7 +29,6 @@ from typing import cast
 from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339
 from airflow_provider_k8spod.testing.apiserver import objects
 from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
-from airflow_provider_k8spod.testing.apiserver.selectors import parse_field_selector, parse_label_selector
 from airflow_provider_k8spod.testing.apiserver.storage import (
     PROVISIONER,
     PV_PROTECTION,
@@ -37,7 +36,7 @@ from airflow_provider_k8spod.testing.apiserver.storage import (
     default_storage_class,
     parse_quantity,
 )
-from airflow_provider_k8spod.testing.apiserver.store import Change, Store, WatchClose, WatchError
+from airflow_provider_k8spod.testing.apiserver.store import Change, Store
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class VolumeController:
         self.identity = (
             f"{PROVISIONER}_local-path-provisioner-{random_suffix(10)}-{random_suffix(5)}_{new_uid()}"
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.stopped = False
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -104,33 +103,25 @@ class VolumeController:
             ("persistentvolumes", self._volume_changed),
             ("pods", self._pod_changed),
         ):
-            task = asyncio.ensure_future(self._follow(resource, handler))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.store.subscribe(resource, self._queue(handler))
 
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    def _queue(self, handler: Callable[[Change], None]) -> Callable[[Change], None]:
+        """Handle each change on the next loop iteration, after the write that made it (an informer)."""
 
-    async def _follow(self, resource: str, handler: Callable[[Change], None]) -> None:
-        """An informer: watch from the current state, and start again from a fresh list when cut."""
-        everything = parse_label_selector(None)
-        no_fields = parse_field_selector(None, frozenset())
-        while True:
-            watcher = self.store.watch(resource, None, everything, no_fields, None)
-            try:
-                while True:
-                    item = await watcher.queue.get()
-                    if isinstance(item, WatchError | WatchClose):
-                        break
-                    try:
-                        handler(item)
-                    except Exception:  # a bug here must not stop the controller
-                        log.exception("volume controller failed on %s %s", item.type, resource)
-            finally:
-                self.store.unwatch(watcher)
-            await asyncio.sleep(0.05)
+        def listener(change: Change) -> None:
+            if not self.stopped:
+                asyncio.get_running_loop().call_soon(self._handle, handler, change)
+
+        return listener
+
+    def _handle(self, handler: Callable[[Change], None], change: Change) -> None:
+        try:
+            handler(change)
+        except Exception:  # a bug here must not stop the cluster
+            log.exception("volume controller failed on %s %s", change.type, change.obj.get("kind"))
+
+    def stop(self) -> None:
+        self.stopped = True
 
     # -------------------------------------------------------------------------------------------- events
 

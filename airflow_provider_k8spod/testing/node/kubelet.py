@@ -1147,7 +1147,7 @@ class Kubelet:
         if reason is not None and nodes:
             node, message = None, prefilter_failure_message(len(nodes), reason)
         else:
-            node, message = choose_node(pod, nodes, load)
+            node, message = choose_node(pod, nodes, load, self._bound_volumes(pod))
         updated = copy.deepcopy(pod)
         status = updated.setdefault("status", {})
         now = rfc3339()
@@ -1192,6 +1192,18 @@ class Kubelet:
             bound, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node}", "Binding"
         )
         self._maybe_start(bound)
+
+    def _bound_volumes(self, pod: JSON) -> list[JSON]:
+        store = self.deps.store
+        out = []
+        for volume in pod["spec"].get("volumes") or []:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            claim = store.get("persistentvolumeclaims", pod["metadata"]["namespace"], name) if name else None
+            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
+            pv = store.get("persistentvolumes", "", pv_name) if pv_name else None
+            if pv is not None:
+                out.append(pv)
+        return out
 
     def _delays_binding(self, class_name: str) -> bool:
         storage_class = self.deps.store.get("storageclasses", "", class_name) if class_name else None
