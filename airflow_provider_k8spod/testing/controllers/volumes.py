@@ -75,6 +75,14 @@ def _size(obj: JSON, *path: str) -> Decimal:
     return parsed if parsed is not None else Decimal(0)
 
 
+def _releases_claims(change: Change) -> bool:
+    """A pod change that may end a claim's use: the pod is gone or finished, and it mounts a claim."""
+    pod = change.obj
+    if change.type != "DELETED" and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+        return False
+    return bool(claim_names(pod))
+
+
 class VolumeController:
     def __init__(
         self,
@@ -103,14 +111,15 @@ class VolumeController:
             ("persistentvolumes", self._volume_changed),
             ("pods", self._pod_changed),
         ):
-            self.store.subscribe(resource, self._queue(handler))
+            self.store.subscribe(resource, self._queue(handler, resource))
 
-    def _queue(self, handler: Callable[[Change], None]) -> Callable[[Change], None]:
+    def _queue(self, handler: Callable[[Change], None], resource: str) -> Callable[[Change], None]:
         """Handle each change on the next loop iteration, after the write that made it (an informer)."""
 
         def listener(change: Change) -> None:
-            if not self.stopped:
-                asyncio.get_running_loop().call_soon(self._handle, handler, change)
+            if self.stopped or (resource == "pods" and not _releases_claims(change)):
+                return
+            asyncio.get_running_loop().call_soon(self._handle, handler, change)
 
         return listener
 
@@ -468,8 +477,6 @@ class VolumeController:
 
     def _pod_changed(self, change: Change) -> None:
         pod = change.obj
-        if change.type != "DELETED" and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
-            return
         namespace = pod["metadata"].get("namespace", "")
         for name in claim_names(pod):
             claim = self.store.get("persistentvolumeclaims", namespace, name)
