@@ -165,3 +165,24 @@ def test_prefilter_message_and_volume_node_affinity() -> None:
     node, message = choose_node({"spec": {}}, [other], {}, [pinned])
     assert node is None
     assert message.startswith("0/1 nodes are available: 1 node(s) had volume node affinity conflict. ")
+
+
+def test_ephemeral_volume_claims_prefilter() -> None:
+    pod = {
+        "metadata": {"name": "job", "namespace": "ns", "uid": "u-1"},
+        "spec": {"volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}}]},
+    }
+    assert volume_claims_prefilter(pod, lambda name: None, lambda cls: True) == (
+        'waiting for ephemeral volume controller to create the persistentvolumeclaim "job-scratch"',
+        [],
+    )
+    owned = _claim("job-scratch", ownerReferences=[{"uid": "u-1", "controller": True}])
+    assert volume_claims_prefilter(pod, {"job-scratch": owned}.get, lambda cls: True) == (
+        None,
+        ["job-scratch"],
+    )
+    stranger = _claim("job-scratch")
+    assert volume_claims_prefilter(pod, {"job-scratch": stranger}.get, lambda cls: True) == (
+        "PVC ns/job-scratch was not created for pod ns/job (pod is not owner)",
+        [],
+    )

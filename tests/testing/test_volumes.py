@@ -314,3 +314,52 @@ def test_kubectl_get_storage(
     ]
     pv = [row for row in kubectl("get", "pv") if row[0] == pvc[1][2]]
     assert pv[0][1:6] == ["1Gi", "RWO", "Delete", "Bound", f"{ns}/k"]
+
+
+def test_generic_ephemeral_volume_lives_and_goes_with_its_pod(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    body = pod_manifest("scratch", ["sh", "-c", "echo tmp > /data/f; cat /data/f; sleep 30"])
+    body["spec"]["volumes"] = [
+        {
+            "name": "data",
+            "ephemeral": {
+                "volumeClaimTemplate": {
+                    "metadata": {"labels": {"kind": "scratch"}},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                }
+            },
+        }
+    ]
+    body["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    pod = core.create_namespaced_pod(ns, body)
+    cluster.wait_for_pod(ns, "scratch", phase="Running")
+    owned = core.read_namespaced_persistent_volume_claim("scratch-data", ns)
+    assert owned.status.phase == "Bound"
+    assert owned.metadata.labels == {"kind": "scratch"}
+    owner = owned.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == ("Pod", "scratch", pod.metadata.uid, True)
+    if cluster.isolation == "namespaces":
+        wait_for(lambda: core.read_namespaced_pod_log("scratch", ns) == "tmp\n")
+
+    core.delete_namespaced_pod("scratch", ns, grace_period_seconds=0)
+    wait_for(lambda: not core.list_namespaced_persistent_volume_claim(ns).items)
+    wait_for(
+        lambda: (
+            not [v for v in core.list_persistent_volume().items if v.spec.claim_ref.uid == owned.metadata.uid]
+        )
+    )
+
+    # A claim of that name that the pod does not own is not used (the real scheduler's message).
+    core.create_namespaced_persistent_volume_claim(ns, claim("scratch-data"))
+    core.create_namespaced_pod(ns, body)
+    waiting = cluster.wait_for_pod(
+        ns,
+        "scratch",
+        condition=lambda p: any(c["type"] == "PodScheduled" for c in p["status"].get("conditions") or []),
+    )
+    assert condition(waiting, "PodScheduled")["message"] == (
+        f"0/1 nodes are available: PVC {ns}/scratch-data was not created for pod {ns}/scratch (pod is not "
+        f"owner). {PREEMPTION}"
+    )
+    core.delete_namespaced_pod("scratch", ns, grace_period_seconds=0)

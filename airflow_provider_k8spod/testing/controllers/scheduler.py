@@ -126,6 +126,32 @@ def prefilter_failure_message(total: int, reason: str) -> str:
     )
 
 
+def pod_claims(pod: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """``(claim name, is ephemeral)`` of each volume backed by a PersistentVolumeClaim; a generic ephemeral
+    volume's claim is named ``<pod>-<volume>``."""
+    out = []
+    pod_name = str((pod.get("metadata") or {}).get("name", ""))
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        if isinstance(volume.get("persistentVolumeClaim"), dict):
+            out.append((str(volume["persistentVolumeClaim"].get("claimName", "")), False))
+        elif isinstance(volume.get("ephemeral"), dict):
+            out.append((f"{pod_name}-{volume.get('name', '')}", True))
+    return out
+
+
+def claim_owner_error(pod: Mapping[str, Any], claim: Mapping[str, Any]) -> str | None:
+    """ephemeral.VolumeIsForPod: a generic ephemeral volume's claim must be controlled by the pod."""
+    meta = pod.get("metadata") or {}
+    owners = (claim.get("metadata") or {}).get("ownerReferences") or []
+    if any(o.get("uid") == meta.get("uid") and o.get("controller") for o in owners):
+        return None
+    namespace = meta.get("namespace", "")
+    return (
+        f"PVC {namespace}/{(claim.get('metadata') or {}).get('name', '')} was not created for pod "
+        f"{namespace}/{meta.get('name', '')} (pod is not owner)"
+    )
+
+
 def volume_claims_prefilter(
     pod: Mapping[str, Any],
     claim: Callable[[str], Mapping[str, Any] | None],
@@ -137,14 +163,11 @@ def volume_claims_prefilter(
     ``claim(name)`` looks a claim up in the pod's namespace; ``delays_binding(class)`` tells whether the
     StorageClass binds WaitForFirstConsumer (a class that does not exist binds Immediate).
     """
-    names = [
-        str(v["persistentVolumeClaim"].get("claimName", ""))
-        for v in (pod.get("spec") or {}).get("volumes") or []
-        if isinstance(v.get("persistentVolumeClaim"), dict)
-    ]
     found: list[Mapping[str, Any]] = []
-    for name in names:
+    for name, ephemeral in pod_claims(pod):
         obj = claim(name)
+        if obj is None and ephemeral:
+            return f'waiting for ephemeral volume controller to create the persistentvolumeclaim "{name}"', []
         if obj is None:
             return f'persistentvolumeclaim "{name}" not found', []
         spec = obj.get("spec") or {}
@@ -155,6 +178,8 @@ def volume_claims_prefilter(
             )
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             return f'persistentvolumeclaim "{name}" is being deleted', []
+        if ephemeral and (owner_error := claim_owner_error(pod, obj)) is not None:
+            return owner_error, []
         found.append(obj)
     delayed: list[str] = []
     for obj in found:

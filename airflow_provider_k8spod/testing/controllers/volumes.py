@@ -33,10 +33,12 @@ from airflow_provider_k8spod.testing.apiserver.storage import (
     PROVISIONER,
     PV_PROTECTION,
     PVC_PROTECTION,
+    admit_claim,
     default_storage_class,
     parse_quantity,
 )
 from airflow_provider_k8spod.testing.apiserver.store import Change, Store
+from airflow_provider_k8spod.testing.controllers.scheduler import pod_claims
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,7 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
 def claim_names(pod: JSON) -> list[str]:
-    return [
-        str(v["persistentVolumeClaim"].get("claimName", ""))
-        for v in (pod.get("spec") or {}).get("volumes") or []
-        if isinstance(v.get("persistentVolumeClaim"), dict)
-    ]
+    return [name for name, _ in pod_claims(pod)]
 
 
 def _annotations(obj: JSON) -> dict[str, str]:
@@ -75,12 +73,15 @@ def _size(obj: JSON, *path: str) -> Decimal:
     return parsed if parsed is not None else Decimal(0)
 
 
-def _releases_claims(change: Change) -> bool:
-    """A pod change that may end a claim's use: the pod is gone or finished, and it mounts a claim."""
+def _concerns_claims(change: Change) -> bool:
+    """A pod change the controller acts on: a new pod with generic ephemeral volumes (their claims are
+    created), or a pod that is gone or finished and mounts claims (their use may end)."""
     pod = change.obj
+    if change.type == "ADDED":
+        return any(ephemeral for _, ephemeral in pod_claims(pod))
     if change.type != "DELETED" and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
         return False
-    return bool(claim_names(pod))
+    return bool(pod_claims(pod))
 
 
 class VolumeController:
@@ -117,7 +118,7 @@ class VolumeController:
         """Handle each change on the next loop iteration, after the write that made it (an informer)."""
 
         def listener(change: Change) -> None:
-            if self.stopped or (resource == "pods" and not _releases_claims(change)):
+            if self.stopped or (resource == "pods" and not _concerns_claims(change)):
                 return
             asyncio.get_running_loop().call_soon(self._handle, handler, change)
 
@@ -478,10 +479,68 @@ class VolumeController:
     def _pod_changed(self, change: Change) -> None:
         pod = change.obj
         namespace = pod["metadata"].get("namespace", "")
+        if change.type == "ADDED":
+            self._create_ephemeral_claims(pod)
+            return
+        if change.type == "DELETED":
+            # The garbage collector: claims of generic ephemeral volumes go with their pod.
+            for owned in self.store.list("persistentvolumeclaims", namespace):
+                owners = owned["metadata"].get("ownerReferences") or []
+                if any(o.get("uid") == pod["metadata"].get("uid") for o in owners):
+                    self._delete_claim(owned)
         for name in claim_names(pod):
             claim = self.store.get("persistentvolumeclaims", namespace, name)
             if claim is not None and claim["metadata"].get("deletionTimestamp"):
                 self._finish_claim_deletion(claim)
+
+    def _create_ephemeral_claims(self, pod: JSON) -> None:
+        """The ephemeral volume controller: one claim per generic ephemeral volume, owned by the pod."""
+        meta = pod["metadata"]
+        current = self.store.get("pods", meta["namespace"], meta["name"])
+        if current is None or current["metadata"]["uid"] != meta["uid"]:
+            return
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            template = (volume.get("ephemeral") or {}).get("volumeClaimTemplate")
+            if not isinstance(template, dict):
+                continue
+            name = f"{meta['name']}-{volume['name']}"
+            if self.store.get("persistentvolumeclaims", meta["namespace"], name) is not None:
+                continue  # not ours (the pod will say so) or already created
+            template_meta = template.get("metadata") or {}
+            claim: JSON = {
+                "kind": "PersistentVolumeClaim",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": meta["namespace"],
+                    "uid": new_uid(),
+                    "creationTimestamp": rfc3339(),
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Pod",
+                            "name": meta["name"],
+                            "uid": meta["uid"],
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": copy.deepcopy(template.get("spec") or {}),
+            }
+            for key in ("labels", "annotations"):
+                if template_meta.get(key):
+                    claim["metadata"][key] = dict(template_meta[key])
+            admit_claim(claim, self.store.list("storageclasses"))
+            self.store.create("persistentvolumeclaims", claim)
+
+    def _delete_claim(self, claim: JSON) -> None:
+        if not claim["metadata"].get("deletionTimestamp"):
+            updated = copy.deepcopy(claim)
+            updated["metadata"]["deletionTimestamp"] = rfc3339()
+            updated["metadata"]["deletionGracePeriodSeconds"] = 0
+            claim = self.store.update("persistentvolumeclaims", updated)
+        self._finish_claim_deletion(claim)
 
     def in_use(self, claim: JSON) -> bool:
         meta = claim["metadata"]

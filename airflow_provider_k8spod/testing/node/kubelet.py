@@ -26,6 +26,7 @@ from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Image
 from airflow_provider_k8spod.testing.controllers.scheduler import (
     choose_node,
+    claim_owner_error,
     prefilter_failure_message,
     volume_claims_prefilter,
 )
@@ -696,13 +697,17 @@ class PodWorker:
         """The PersistentVolume source behind a claim, as the kubelet's volume populator resolves it; raises
         :class:`VolumeProcessError` worded like the populator's errors."""
         store = self.kubelet.deps.store
-        name = str(volume["persistentVolumeClaim"].get("claimName", ""))
+        source = volume.get("persistentVolumeClaim") or {}
+        name = str(source.get("claimName", "")) if source else f"{self.name}-{volume['name']}"
         prefix = f"error processing PVC {self.namespace}/{name}"
         claim = store.get("persistentvolumeclaims", self.namespace, name)
         if claim is None:
             raise VolumeProcessError(
                 f'{prefix}: failed to fetch PVC from API server: persistentvolumeclaims "{name}" not found'
             )
+        pod = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+        if not source and (owner_error := claim_owner_error(pod, claim)) is not None:
+            raise VolumeProcessError(f"{prefix}: {owner_error}")
         if claim["metadata"].get("deletionTimestamp"):
             raise VolumeProcessError(f"{prefix}: PVC is being deleted")
         if (claim.get("status") or {}).get("phase") != "Bound":
@@ -715,22 +720,24 @@ class PodWorker:
             raise VolumeProcessError(
                 f'{prefix}: failed to fetch PV {pv_name} from API server: persistentvolumes "{pv_name}" not found'
             )
-        source = {k: v for k, v in (pv.get("spec") or {}).items() if k in ("hostPath", "local")}
-        if "local" in source:
-            source = {"hostPath": {"path": source["local"].get("path", ""), "type": "Directory"}}
-        if not source:
-            kinds = [k for k in (pv.get("spec") or {}) if k in _PV_SOURCES]
-            source = {kinds[0] if kinds else "persistentVolume": {}}
-        if volume["persistentVolumeClaim"].get("readOnly"):
+        spec = pv.get("spec") or {}
+        if "local" in spec:
+            pv = {"hostPath": {"path": spec["local"].get("path", ""), "type": "Directory"}}
+        elif "hostPath" in spec:
+            pv = {"hostPath": spec["hostPath"]}
+        else:
+            kinds = [k for k in spec if k in _PV_SOURCES]
+            pv = {kinds[0] if kinds else "persistentVolume": {}}
+        if source.get("readOnly"):
             self.volume_readonly.add(volume["name"])
-        return {"name": volume["name"], **source}
+        return {"name": volume["name"], **pv}
 
     def _volume_error(self, volume: JSON) -> str | None:
         """Prepare one volume; return a FailedMount message if it cannot be set up yet."""
         store = self.kubelet.deps.store
         name = volume["name"]
         path = os.path.join(self.pod_dir, "volumes", name)
-        if "persistentVolumeClaim" in volume:
+        if "persistentVolumeClaim" in volume or "ephemeral" in volume:
             volume = self._claimed_volume(volume)
         if "hostPath" in volume:
             host = volume["hostPath"]
