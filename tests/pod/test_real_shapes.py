@@ -90,7 +90,6 @@ MISSING: dict[str, str] = {
     "node_lost": NOT_FOUND,
     "on_failure_restarted_succeeded": NOT_FOUND,
     "pending_container_creating": NOT_FOUND,
-    "running_xcom_sidecar": NOT_FOUND,
     "succeeded": NOT_FOUND,
     "termination_message": NOT_FOUND,
     "termination_message_fallback": NOT_FOUND,
