@@ -49,12 +49,14 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
     real = counterpart(name)
     ours_containers = {c: c for c in real.containers.values()}
     state_only = {real.containers[c] for c in real.last_as_state}
+    own_messages = {real.containers[c] for c in real.own_messages}
     ours = shapes.shape(
         ours_pod,
         containers=ours_containers,
         names=_own_names(ours_pod),
         real_version=real.kubernetes,
         state_only=state_only,
+        own_messages=own_messages,
     )
     theirs = shapes.shape(
         real.pod,
@@ -64,6 +66,7 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
         keys=real.form != "excerpt",
         state_only=state_only,
         from_last=True,
+        own_messages=own_messages,
     )
     aspects = real.compare or shapes.ASPECTS
     if real.form == "excerpt":
@@ -90,7 +93,6 @@ MISSING: dict[str, str] = {
     "on_failure_restarted_succeeded": NOT_FOUND,
     "pending_container_creating": NOT_FOUND,
     "termination_message": NOT_FOUND,
-    "termination_message_fallback": NOT_FOUND,
     "xcom_main_done_sidecar_running": NOT_FOUND,
 }
 
@@ -111,6 +113,7 @@ def test_every_counterpart_belongs_to_a_capture_and_says_where_it_comes_from() -
             c["name"] for key in ("initContainers", "containers") for c in real.pod["spec"].get(key) or []
         }
         assert set(real.containers) <= spec_names, f"{name}: containers must name containers of the real pod"
+        assert set(real.last_as_state) | set(real.own_messages) <= set(real.containers), name
 
 
 def _params() -> list[Any]:
@@ -191,3 +194,19 @@ def test_fields_newer_than_the_real_cluster_are_not_compared() -> None:
     assert not shapes.comparable("volumeMounts", None)
     assert not shapes.comparable("stopSignal", (1, 34))  # newer than what the local cluster claims
     assert shapes.comparable("reason", None)
+
+
+def test_a_programs_own_termination_message_counts_by_presence_only() -> None:
+    pod = snapshot("termination_message").pod
+    other = snapshot("termination_message").pod
+    other["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "disk full\n"
+    silent = snapshot("termination_message").pod
+    del silent["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    args: dict[str, Any] = {"containers": {MAIN: MAIN}, "names": {}, "real_version": (1, 32)}
+
+    def own(p: dict[str, Any]) -> dict[str, Any]:
+        return shapes.shape(p, own_messages={MAIN}, **args)
+
+    assert not shapes.differences(own(pod), own(other), shapes.ASPECTS)
+    assert shapes.differences(own(pod), own(silent), shapes.ASPECTS)
+    assert shapes.differences(shapes.shape(pod, **args), shapes.shape(other, **args), shapes.ASPECTS)
