@@ -74,26 +74,36 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
     return ours, theirs, aspects, real.form == "excerpt"
 
 
-# Captures without a real counterpart yet: no public dump of that situation was found (see README.md there).
+# Captures without a real counterpart yet, with what the search found (see README.md there).
 NOT_FOUND = "no public dump of a real pod in this situation found yet"
+DESCRIBE_ONLY = (
+    "issue threads describe it but paste `kubectl describe` text or cut the dump before the main container"
+)
+DELETED = (
+    "needs the object of a watch's DELETED event; published dumps show pods mid-termination, still running"
+)
 MISSING: dict[str, str] = {
-    "deadline_exceeded_graceful_exit": NOT_FOUND,
-    "deleted_force": NOT_FOUND,
-    "deleted_graceful_exit": NOT_FOUND,
-    "deleted_while_running": NOT_FOUND,
-    "err_image_pull": NOT_FOUND,
-    "evicted": NOT_FOUND,
-    "image_pull_backoff": NOT_FOUND,
-    "init_failed": NOT_FOUND,
-    "invalid_image_name": NOT_FOUND,
-    "main_done_user_sidecar_running": NOT_FOUND,
-    "main_failed_user_sidecar_running": NOT_FOUND,
+    "deadline_exceeded_graceful_exit": "the DeadlineExceeded dumps found show a killed container, not one exiting 0",
+    "deleted_force": DELETED,
+    "deleted_graceful_exit": DELETED,
+    "deleted_while_running": DELETED,
+    "err_image_pull": "dumps found carry the Docker daemon's pull error, not containerd's (ours)",
+    "evicted": "dumps found are excerpts without container statuses, predate DisruptionTarget, or show the "
+    "ContainerStatusUnknown bug (kubernetes/kubernetes#105467)",
+    "image_pull_backoff": "dumps found (e.g. argoproj/gitops-engine, 2019) predate the 1.32 message suffix; "
+    "image_pull_backoff_real.yaml is hand-written from that change",
+    "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645) and a dump of a since-fixed bug "
+    "(kubernetes/kubernetes#108733)",
+    "invalid_image_name": "found only events and `kubectl describe` text",
+    "main_done_user_sidecar_running": DESCRIBE_ONLY,
+    "main_failed_user_sidecar_running": DESCRIBE_ONLY,
     "native_sidecar_succeeded": NOT_FOUND,
     "node_lost": NOT_FOUND,
     "on_failure_restarted_succeeded": NOT_FOUND,
-    "pending_container_creating": NOT_FOUND,
-    "termination_message": NOT_FOUND,
-    "xcom_main_done_sidecar_running": NOT_FOUND,
+    "pending_container_creating": "dumps found are pods stuck without a sandbox (CNI, volumes), not pulling an image",
+    "termination_message": "the only dump of a message read from the file is an init container's "
+    "(openshift/insights-operator sample archive)",
+    "xcom_main_done_sidecar_running": DESCRIBE_ONLY,
 }
 
 
