@@ -100,7 +100,6 @@ MISSING: dict[str, str] = {
     "native_sidecar_succeeded": NOT_FOUND,
     "node_lost": NOT_FOUND,
     "on_failure_restarted_succeeded": NOT_FOUND,
-    "pending_container_creating": "dumps found are pods stuck without a sandbox (CNI, volumes), not pulling an image",
     "termination_message": "the only dump of a message read from the file is an init container's "
     "(openshift/insights-operator sample archive)",
     "xcom_main_done_sidecar_running": DESCRIBE_ONLY,
