@@ -97,14 +97,23 @@ def exit_class(code: Any) -> str | None:
     return str(code) if code in (0, 128, 137, 143) else "nonzero"
 
 
-def _state(state: Mapping[str, Any] | None, names: Mapping[str, str], keys: bool) -> dict[str, Any]:
+OWN_MESSAGE = "<the program's own text>"
+
+
+def _state(
+    state: Mapping[str, Any] | None, names: Mapping[str, str], keys: bool, own_message: bool = False
+) -> dict[str, Any]:
     for kind in ("terminated", "running", "waiting"):
         body = (state or {}).get(kind)
         if body is not None:
+            message = normalize(body.get("message"), names) or None
+            if own_message and kind == "terminated" and message:
+                # A termination message is what the program wrote: only its presence counts.
+                message = OWN_MESSAGE
             out: dict[str, Any] = {
                 "kind": kind,
                 "reason": body.get("reason"),
-                "message": normalize(body.get("message"), names) or None,
+                "message": message,
                 "exit": exit_class(body.get("exitCode")),
             }
             if kind == "terminated" and "startedAt" in body:
@@ -132,13 +141,15 @@ def shape(
     keys: bool = True,
     state_only: Collection[str] = (),
     from_last: bool = False,
+    own_messages: Collection[str] = (),
 ) -> dict[str, Any]:
     """The status shape of ``pod``. ``containers`` maps its container names to the roles they are compared
     under (containers not listed are left out); ``names`` are the strings to replace in messages (its pod
     name, namespace, uid, node...); ``real_version`` the version of the real cluster this is compared with;
     ``keys`` False when the pod is an excerpt whose fields cannot be taken as all there were; ``state_only``
     the roles of which only one termination is compared: the state, or with ``from_last`` the last state (a
-    real pod that restarted the container where ours did not)."""
+    real pod that restarted the container where ours did not); ``own_messages`` the roles whose termination
+    message is the program's own text (a termination log, the tail of its log), compared only for presence."""
     status = pod.get("status") or {}
     names = {**names, **containers}
     result: dict[str, Any] = {
@@ -162,10 +173,11 @@ def shape(
             if role is None:
                 continue
             started_field = "started" if key == "containerStatuses" else "initStarted"
+            own = role in own_messages
             found[role] = {
                 "list": key,
-                "state": _state(item.get("state"), names, keys),
-                "last": _state(item.get("lastState"), names, keys),
+                "state": _state(item.get("state"), names, keys, own),
+                "last": _state(item.get("lastState"), names, keys, own),
                 "ready": item.get("ready"),
                 "started": item.get("started") if comparable(started_field, real_version) else None,
                 "restarted": bool(item.get("restartCount")) if "restartCount" in item else None,
@@ -174,7 +186,7 @@ def shape(
             }
             if role in state_only:
                 source = item.get("lastState") if from_last else item.get("state")
-                found[role] = {"list": key, "state": _state(source, names, keys)}
+                found[role] = {"list": key, "state": _state(source, names, keys, own)}
             found_keys[role] = {
                 "keys": sorted(k for k in item if comparable(k, real_version)),
                 "volumeMounts": _mounts(item.get("volumeMounts") or [])

@@ -49,12 +49,14 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
     real = counterpart(name)
     ours_containers = {c: c for c in real.containers.values()}
     state_only = {real.containers[c] for c in real.last_as_state}
+    own_messages = {real.containers[c] for c in real.own_messages}
     ours = shapes.shape(
         ours_pod,
         containers=ours_containers,
         names=_own_names(ours_pod),
         real_version=real.kubernetes,
         state_only=state_only,
+        own_messages=own_messages,
     )
     theirs = shapes.shape(
         real.pod,
@@ -64,6 +66,7 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
         keys=real.form != "excerpt",
         state_only=state_only,
         from_last=True,
+        own_messages=own_messages,
     )
     aspects = real.compare or shapes.ASPECTS
     if real.form == "excerpt":
@@ -71,30 +74,35 @@ def _pair(name: str) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...], b
     return ours, theirs, aspects, real.form == "excerpt"
 
 
-# Captures without a real counterpart yet: no public dump of that situation was found (see README.md there).
+# Captures without a real counterpart yet, with what the search found (see README.md there).
 NOT_FOUND = "no public dump of a real pod in this situation found yet"
+DESCRIBE_ONLY = (
+    "issue threads describe it but paste `kubectl describe` text or cut the dump before the main container"
+)
+DELETED = (
+    "needs the object of a watch's DELETED event; published dumps show pods mid-termination, still running"
+)
 MISSING: dict[str, str] = {
-    "deadline_exceeded_graceful_exit": NOT_FOUND,
-    "deleted_force": NOT_FOUND,
-    "deleted_graceful_exit": NOT_FOUND,
-    "deleted_while_running": NOT_FOUND,
-    "err_image_pull": NOT_FOUND,
-    "evicted": NOT_FOUND,
-    "image_pull_backoff": NOT_FOUND,
-    "init_failed": NOT_FOUND,
-    "invalid_image_name": NOT_FOUND,
-    "main_done_user_sidecar_running": NOT_FOUND,
-    "main_failed_user_sidecar_running": NOT_FOUND,
-    "native_sidecar_running": NOT_FOUND,
+    "deadline_exceeded_graceful_exit": "the DeadlineExceeded dumps found show a killed container, not one exiting 0",
+    "deleted_force": DELETED,
+    "deleted_graceful_exit": DELETED,
+    "deleted_while_running": DELETED,
+    "err_image_pull": "dumps found carry the Docker daemon's pull error, not containerd's (ours)",
+    "evicted": "dumps found are excerpts without container statuses, predate DisruptionTarget, or show the "
+    "ContainerStatusUnknown bug (kubernetes/kubernetes#105467)",
+    "image_pull_backoff": "dumps found (e.g. argoproj/gitops-engine, 2019) predate the 1.32 message suffix; "
+    "image_pull_backoff_real.yaml is hand-written from that change",
+    "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645) and a dump of a since-fixed bug "
+    "(kubernetes/kubernetes#108733)",
+    "invalid_image_name": "found only events and `kubectl describe` text",
+    "main_done_user_sidecar_running": DESCRIBE_ONLY,
+    "main_failed_user_sidecar_running": DESCRIBE_ONLY,
     "native_sidecar_succeeded": NOT_FOUND,
     "node_lost": NOT_FOUND,
     "on_failure_restarted_succeeded": NOT_FOUND,
-    "pending_container_creating": NOT_FOUND,
-    "running_xcom_sidecar": NOT_FOUND,
-    "succeeded": NOT_FOUND,
-    "termination_message": NOT_FOUND,
-    "termination_message_fallback": NOT_FOUND,
-    "xcom_main_done_sidecar_running": NOT_FOUND,
+    "termination_message": "the only dump of a message read from the file is an init container's "
+    "(openshift/insights-operator sample archive)",
+    "xcom_main_done_sidecar_running": DESCRIBE_ONLY,
 }
 
 
@@ -114,6 +122,7 @@ def test_every_counterpart_belongs_to_a_capture_and_says_where_it_comes_from() -
             c["name"] for key in ("initContainers", "containers") for c in real.pod["spec"].get(key) or []
         }
         assert set(real.containers) <= spec_names, f"{name}: containers must name containers of the real pod"
+        assert set(real.last_as_state) | set(real.own_messages) <= set(real.containers), name
 
 
 def _params() -> list[Any]:
@@ -194,3 +203,19 @@ def test_fields_newer_than_the_real_cluster_are_not_compared() -> None:
     assert not shapes.comparable("volumeMounts", None)
     assert not shapes.comparable("stopSignal", (1, 34))  # newer than what the local cluster claims
     assert shapes.comparable("reason", None)
+
+
+def test_a_programs_own_termination_message_counts_by_presence_only() -> None:
+    pod = snapshot("termination_message").pod
+    other = snapshot("termination_message").pod
+    other["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "disk full\n"
+    silent = snapshot("termination_message").pod
+    del silent["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    args: dict[str, Any] = {"containers": {MAIN: MAIN}, "names": {}, "real_version": (1, 32)}
+
+    def own(p: dict[str, Any]) -> dict[str, Any]:
+        return shapes.shape(p, own_messages={MAIN}, **args)
+
+    assert not shapes.differences(own(pod), own(other), shapes.ASPECTS)
+    assert shapes.differences(own(pod), own(silent), shapes.ASPECTS)
+    assert shapes.differences(shapes.shape(pod, **args), shapes.shape(other, **args), shapes.ASPECTS)

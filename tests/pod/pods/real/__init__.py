@@ -31,6 +31,7 @@ class Counterpart:
     substitutions: dict[str, str]  # other real names (pod, namespace, node, uid...) -> ours
     compare: tuple[str, ...]  # the aspects this counterpart shows (see shapes.ASPECTS)
     last_as_state: tuple[str, ...]  # real containers whose lastState plays our state (they were restarted)
+    own_messages: tuple[str, ...]  # real containers whose termination message is the program's own text
     notes: str
     pod: dict[str, Any]
 
@@ -62,6 +63,7 @@ def _load(name: str) -> Counterpart:
         substitutions={str(k): str(v) for k, v in (data.get("substitutions") or {}).items()},
         compare=tuple(data.get("compare") or ()),
         last_as_state=tuple(data.get("last_as_state") or ()),
+        own_messages=tuple(data.get("own_messages") or ()),
         notes=str(data.get("notes") or ""),
         pod=data["pod"],
     )
