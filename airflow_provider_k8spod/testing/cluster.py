@@ -395,6 +395,43 @@ class LocalCluster:
         """Undo :meth:`forbid` (``None`` matches any verb / resource)."""
         self._admin("POST", "/_local/allow", {"verb": verb, "resource": resource})
 
+    def service_account_token(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expiration_seconds: int = 3600,
+        audiences: Sequence[str] | None = None,
+    ) -> str:
+        """A token for the ServiceAccount ``namespace/name`` (a TokenRequest, as ``kubectl create token``
+        makes). Requests with it are authorized by RBAC as that service account
+        (``system:serviceaccount:<namespace>:<name>``, groups ``system:serviceaccounts``,
+        ``system:serviceaccounts:<namespace>``, ``system:authenticated``). The token stops working when
+        it expires or the service account is deleted."""
+        spec: JSON = {"expirationSeconds": expiration_seconds}
+        if audiences is not None:
+            spec["audiences"] = list(audiences)
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        reply = self._admin("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", body)
+        return str(reply["status"]["token"])
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, *, path: str | None = None, expiration_seconds: int = 3600
+    ) -> str:
+        """Write a kubeconfig that authenticates as the ServiceAccount ``namespace/name`` (its context's
+        namespace is ``namespace``) and return its path (default: in the cluster's state directory, removed
+        when the cluster stops). The service account must exist; bind it to Roles to give it rights."""
+        from airflow_provider_k8spod.testing import kubeconfig
+
+        token = self.service_account_token(namespace, name, expiration_seconds=expiration_seconds)
+        if path is None:
+            path = os.path.join(self.state_dir, f"kubeconfig-{namespace}-{name}")
+        config = kubeconfig.build(
+            self.server_url, self._ca_pem, token, namespace=namespace, user=f"{namespace}-{name}"
+        )
+        kubeconfig.write(path, config)
+        return path
+
     # ------------------------------------------------------------------------------------- pod faults
 
     def evict_pod(self, namespace: str, name: str, *, message: str | None = None) -> None:

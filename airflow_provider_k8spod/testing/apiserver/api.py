@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339, truthy
 from airflow_provider_k8spod.testing.apiserver import _http as web
-from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, tables, validation
+from airflow_provider_k8spod.testing.apiserver import (
+    errors,
+    objects,
+    patch,
+    rbac,
+    reviews,
+    tables,
+    tokens,
+    validation,
+)
 from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
 from airflow_provider_k8spod.testing.apiserver.errors import ApiError
 from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
@@ -47,12 +56,11 @@ from airflow_provider_k8spod.testing.node.runtime import DEFAULT_PATH, Executabl
 if TYPE_CHECKING:
     from airflow_provider_k8spod.testing.server import ClusterServer
 
-NAMESPACED = ("pods", "events", "configmaps", "secrets")
-CLUSTER_SCOPED = ("namespaces", "nodes")
 SUBRESOURCES = {
     "pods": ("log", "exec", "status", "eviction", "attach", "portforward", "binding", "ephemeralcontainers"),
     "namespaces": ("status", "finalize"),
     "nodes": ("status", "proxy"),
+    "serviceaccounts": ("token",),
 }
 MAX_BODY = 3 * 1024 * 1024
 
@@ -69,6 +77,8 @@ class RequestInfo:
     subresource: str = ""
     namespace: str | None = None
     name: str | None = None
+    api_group: str = ""
+    user: rbac.UserInfo | None = None
 
     @property
     def full_resource(self) -> str:
@@ -82,9 +92,16 @@ class RequestInfo:
 def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     """Turn a request into (verb, resource, subresource, namespace, name) like kube-apiserver."""
     parts = [p for p in path.split("/") if p]
-    if len(parts) < 2 or parts[0] != "api" or parts[1] != "v1" or len(parts) == 2:
+    group = ""
+    if len(parts) > 2 and parts[0] == "api" and parts[1] == "v1":
+        rest = parts[2:]
+    elif len(parts) > 3 and parts[0] == "apis":
+        served = objects.API_GROUPS.get(parts[1])
+        if served is not None and served[0] != parts[2]:
+            return RequestInfo(method, path, False)
+        group, rest = parts[1], parts[3:]
+    else:
         return RequestInfo(method, path, False)
-    rest = parts[2:]
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
         namespace = rest[1]
@@ -112,7 +129,7 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
         verb = "delete" if name else "deletecollection"
     else:
         verb = method.lower()
-    return RequestInfo(method, path, True, verb, resource, subresource, namespace, name)
+    return RequestInfo(method, path, True, verb, resource, subresource, namespace, name, group)
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -172,17 +189,20 @@ class Api:
             return await self.srv.admin.handle(request)
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(text="ok", content_type="text/plain")
-        if not self._authenticated(request):
+        user = self._authenticate(request)
+        if user is None:
             return error_response(errors.unauthorized())
         info = parse_request_info(request.method, path, request.query)
         try:
+            attrs = _attributes(user, info, request.query)
             if not info.is_resource:
+                self._authorize(attrs)
                 return self._non_resource(request)
             self.srv.stats[info.stats_key] += 1
             if self.srv.faults.is_forbidden(info.verb, info.full_resource, info.namespace):
-                raise errors.forbidden(
-                    self.srv.user, info.verb, info.full_resource, info.namespace, info.name
-                )
+                raise _forbidden(attrs, "")
+            self._authorize(attrs)
+            info.user = user
             delay = self.srv.faults.take("latency", info.verb, info.full_resource, info.namespace, info.name)
             if delay is not None:
                 await asyncio.sleep(delay.seconds)
@@ -202,12 +222,21 @@ class Api:
                 raise
             return error_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
 
-    def _authenticated(self, request: web.Request) -> bool:
+    def _authenticate(self, request: web.Request) -> rbac.UserInfo | None:
+        """The admin (the kubeconfig's token, in ``system:masters``) or a service account (its token)."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.srv.token.encode())
+            return None
+        if hmac.compare_digest(token.encode(), self.srv.token.encode()):
+            return rbac.UserInfo(self.srv.user, (rbac.MASTERS, rbac.AUTHENTICATED))
+        return self.srv.tokens.authenticate(token, self.srv.store.get)
+
+    def _authorize(self, attrs: rbac.Attributes) -> None:
+        decision = rbac.authorize(self.srv.policy, attrs)
+        if not decision.allowed:
+            raise _forbidden(attrs, decision.reason)
 
     def _non_resource(self, request: web.Request) -> web.Response:
         path = request.path.rstrip("/")
@@ -226,22 +255,36 @@ class Api:
         if path == "/api/v1":
             return json_response(objects.api_resource_list())
         if path == "/apis":
-            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            return json_response(objects.api_group_list())
+        parts = path.split("/")[2:]
+        if len(parts) == 1 and (group := objects.api_group(parts[0])) is not None:
+            return json_response(group)
+        if len(parts) == 2 and (resources := objects.group_resource_list(parts[0], parts[1])) is not None:
+            return json_response(resources)
         raise errors.path_not_found()
 
     async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
         resource = info.resource
-        if resource not in NAMESPACED and resource not in CLUSTER_SCOPED:
+        served = objects.resource_info(info.api_group, resource)
+        if served is None:
             raise errors.path_not_found()
-        if resource in CLUSTER_SCOPED and info.namespace is not None:
+        if not served["namespaced"] and info.namespace is not None:
             raise errors.path_not_found()
+        if info.api_group == "authorization.k8s.io":
+            if info.verb != "create" or info.name or info.subresource:
+                raise errors.method_not_allowed()
+            assert info.user is not None
+            body = await self._body(request)
+            return json_response(
+                reviews.review(self.srv.policy, info.user, info.namespace, resource, body), 201
+            )
         if info.subresource and info.subresource not in SUBRESOURCES.get(resource, ()):
             raise errors.path_not_found()
         if info.subresource:
             return await self._subresource(request, info)
         if info.verb in ("list", "watch"):
             return await self._list_or_watch(request, info)
-        if resource in NAMESPACED and info.namespace is None:
+        if served["namespaced"] and info.namespace is None:
             # Cluster-wide paths of namespaced resources only support list/watch.
             raise errors.method_not_allowed()
         if info.verb == "get":
@@ -440,19 +483,21 @@ class Api:
 
     def _decode_object(self, info: RequestInfo, body: Any) -> JSON:
         kind = objects.kind_of(info.resource)
+        version = objects.api_version_of(info.resource)
+        package = "rbac" if info.api_group else "core"
         if not isinstance(body, dict):
             raise errors.bad_request(
-                f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot '
-                f"unmarshal {type(body).__name__} into Go value of type core.{kind}"
+                f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
+                f"unmarshal {type(body).__name__} into Go value of type {package}.{kind}"
             )
         if body.get("kind") and body["kind"] != kind:
             raise errors.bad_request(
-                f'{body["kind"]} in version "v1" cannot be handled as a {kind}: no kind '
-                f'"{body["kind"]}" is registered for version "v1"'
+                f'{body["kind"]} in version "{version}" cannot be handled as a {kind}: no kind '
+                f'"{body["kind"]}" is registered for version "{version}"'
             )
         obj = copy.deepcopy(body)
         obj["kind"] = kind
-        obj["apiVersion"] = "v1"
+        obj["apiVersion"] = version
         meta = obj.get("metadata")
         if meta is None:
             obj["metadata"] = {}
@@ -460,7 +505,7 @@ class Api:
             raise errors.bad_request(
                 f'{kind} in version "v1" cannot be handled as a {kind}: metadata must be an object'
             )
-        if info.resource in NAMESPACED:
+        if (objects.resource_info(info.api_group, info.resource) or {}).get("namespaced"):
             body_ns = obj["metadata"].get("namespace")
             if body_ns and body_ns != info.namespace:
                 raise errors.bad_request(
@@ -487,20 +532,27 @@ class Api:
                     {"name": obj["metadata"].get("name", ""), "kind": info.resource},
                 )
         meta = obj["metadata"]
+        given_name = str(meta.get("name") or meta.get("generateName") or "")
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{random_suffix()}"
         kind = objects.kind_of(info.resource)
         if info.resource == "pods":
             default_pod(obj)
             if isinstance(obj.get("spec"), dict) and isinstance(obj["spec"].get("containers"), list):
-                admit_pod(obj)
+                account = self._pod_service_account(obj, given_name)
+                admit_pod(obj, account)
             causes = validation.validate_pod(obj)
         elif info.resource in ("configmaps", "secrets"):
             causes = validation.validate_config_data(obj, kind)
         elif info.resource == "namespaces":
             causes = validation.validate_namespace(obj)
-        elif info.resource == "events":
+        elif info.resource in ("events", "serviceaccounts"):
             causes = validation.validate_object_meta(meta)
+        elif info.resource in ("roles", "clusterroles"):
+            causes = rbac.validate_role(obj, info.resource == "roles")
+        elif info.resource in ("rolebindings", "clusterrolebindings"):
+            rbac.default_binding(obj)
+            causes = rbac.validate_binding(obj, info.resource == "rolebindings")
         else:
             raise errors.method_not_allowed()
         if causes:
@@ -528,7 +580,26 @@ class Api:
             self.srv.kubelet.pod_created(created)
         elif info.resource == "namespaces":
             self.srv.seed_namespace(meta["name"])
+        elif info.resource == "clusterroles":
+            self.srv.aggregate_cluster_roles()
+            created = store.get(info.resource, "", meta["name"]) or created
         return json_response(objects.with_kind(info.resource, created), 201)
+
+    def _pod_service_account(self, pod: JSON, pod_name: str) -> JSON:
+        """ServiceAccount admission: the pod's service account (``default`` when unset) must exist."""
+        spec = pod["spec"]
+        name = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+        namespace = pod["metadata"]["namespace"]
+        account = self.srv.store.get("serviceaccounts", namespace, name)
+        if account is None:
+            raise ApiError(
+                403,
+                f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
+                f'serviceaccount "{name}" not found',
+                "Forbidden",
+                {"name": pod_name, "kind": "pods"},
+            )
+        return account
 
     async def _modify(
         self, request: web.Request, info: RequestInfo, status_only: bool = False
@@ -624,10 +695,16 @@ class Api:
             result["metadata"]["labels"] = meta.get("labels") or {}
             result["metadata"]["annotations"] = meta.get("annotations") or {}
         else:
+            causes = _update_causes(info.resource, current, updated)
+            if causes:
+                raise errors.invalid(kind, info.name or "", causes)
             result = updated
         result["kind"] = kind
-        result["apiVersion"] = "v1"
+        result["apiVersion"] = objects.api_version_of(info.resource)
         stored = store.update(info.resource, result)
+        if info.resource == "clusterroles":
+            self.srv.aggregate_cluster_roles()
+            stored = store.get(info.resource, "", info.name or "") or stored
         if info.resource == "nodes":
             self.srv.kubelet.reschedule_pending()
         if info.resource == "pods":
@@ -674,12 +751,14 @@ class Api:
             result = self.srv.store.delete(info.resource, info.namespace or "", info.name or "") or current
             if info.resource == "events":
                 self.srv.recorder.forget(info.namespace or "", info.name or "")
-        if info.resource in ("configmaps", "secrets", "events"):
-            return json_response(
-                errors.success_status(
-                    {"name": info.name, "kind": info.resource, "uid": current["metadata"]["uid"]}
-                )
-            )
+            if info.resource == "clusterroles":
+                self.srv.aggregate_cluster_roles()
+        if info.resource in ("configmaps", "secrets", "events") or info.api_group:
+            details: JSON = {"name": info.name}
+            if info.api_group:
+                details["group"] = info.api_group
+            details.update(kind=info.resource, uid=current["metadata"]["uid"])
+            return json_response(errors.success_status(details))
         return json_response(objects.with_kind(info.resource, result))
 
     async def _delete_collection(self, request: web.Request, info: RequestInfo) -> web.Response:
@@ -697,12 +776,22 @@ class Api:
                 deleted.append(
                     self.srv.store.delete(info.resource, info.namespace or "", obj["metadata"]["name"]) or obj
                 )
+        if info.resource == "clusterroles":
+            self.srv.aggregate_cluster_roles()
         return json_response(objects.list_object(info.resource, deleted, str(self.srv.store.rv)))
 
     # ---------------------------------------------------------------------------------- subresources
 
     async def _subresource(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
         sub = info.subresource
+        if info.resource == "serviceaccounts" and sub == "token":
+            if info.verb != "create":
+                raise errors.method_not_allowed()
+            account = self._lookup(info)
+            body = await self._body(request)
+            return json_response(
+                tokens.token_request(self.srv.tokens, account, body, self.srv.store.get), 201
+            )
         if info.resource != "pods" or sub == "status":
             if sub != "status":
                 raise errors.path_not_found()
@@ -945,6 +1034,32 @@ class Api:
 # -------------------------------------------------------------------------------------------------------
 
 
+def _attributes(user: rbac.UserInfo, info: RequestInfo, query: Mapping[str, str]) -> rbac.Attributes:
+    """What the authorizer is asked; a list or watch selecting one name by field is about that name."""
+    if not info.is_resource:
+        return rbac.Attributes(user, info.method.lower(), resource_request=False, path=info.path)
+    name = info.name or ""
+    if not name and info.verb in ("list", "watch"):
+        for term in (query.get("fieldSelector") or "").split(","):
+            key, sep, value = term.partition("=")
+            if sep and key.strip() == "metadata.name" and value.lstrip("=").strip():
+                name = value.lstrip("=").strip()
+    return rbac.Attributes(
+        user,
+        info.verb,
+        namespace=info.namespace or "",
+        api_group=info.api_group,
+        resource=info.resource,
+        subresource=info.subresource,
+        name=name,
+    )
+
+
+def _forbidden(attrs: rbac.Attributes, reason: str) -> ApiError:
+    message, details = rbac.forbidden_message(attrs, reason)
+    return ApiError(403, message, "Forbidden", details)
+
+
 def _key(obj: JSON) -> tuple[str, str]:
     meta = obj["metadata"]
     return (meta.get("namespace") or "", meta["name"])
@@ -1003,6 +1118,19 @@ def _normalize_secret(obj: JSON) -> None:
         data[key] = base64.b64encode(str(value).encode()).decode()
     if data or "data" in obj:
         obj["data"] = data
+
+
+def _update_causes(resource: str, current: JSON, updated: JSON) -> list[Any]:
+    """Validation of an update of a ServiceAccount or an RBAC object."""
+    if resource in ("roles", "clusterroles"):
+        return rbac.validate_role(updated, resource == "roles")
+    if resource in ("rolebindings", "clusterrolebindings"):
+        rbac.default_binding(updated)
+        causes = rbac.validate_binding(updated, resource == "rolebindings")
+        return causes + rbac.role_ref_changed(current, updated)
+    if resource == "serviceaccounts":
+        return validation.validate_object_meta(updated["metadata"])
+    return []
 
 
 _MUTABLE_POD_FIELDS = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")

@@ -55,6 +55,19 @@ RESOURCES: dict[str, JSON] = {
         "namespaced": True,
         "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
     },
+    "serviceaccounts": {
+        "kind": "ServiceAccount",
+        "namespaced": True,
+        "shortNames": ["sa"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "serviceaccounts/token": {
+        "kind": "TokenRequest",
+        "namespaced": True,
+        "verbs": ["create"],
+        "group": "authentication.k8s.io",
+        "version": "v1",
+    },
     "namespaces": {
         "kind": "Namespace",
         "namespaced": False,
@@ -72,8 +85,112 @@ RESOURCES: dict[str, JSON] = {
 }
 
 
+_ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+#: Resources served under ``/apis/<group>/<version>``, by group (the one version each group serves).
+API_GROUPS: dict[str, tuple[str, dict[str, JSON]]] = {
+    "rbac.authorization.k8s.io": (
+        "v1",
+        {
+            "clusterrolebindings": {"kind": "ClusterRoleBinding", "namespaced": False, "verbs": _ALL_VERBS},
+            "clusterroles": {"kind": "ClusterRole", "namespaced": False, "verbs": _ALL_VERBS},
+            "rolebindings": {"kind": "RoleBinding", "namespaced": True, "verbs": _ALL_VERBS},
+            "roles": {"kind": "Role", "namespaced": True, "verbs": _ALL_VERBS},
+        },
+    ),
+    "authorization.k8s.io": (
+        "v1",
+        {
+            "localsubjectaccessreviews": {
+                "kind": "LocalSubjectAccessReview",
+                "namespaced": True,
+                "verbs": ["create"],
+            },
+            "selfsubjectaccessreviews": {
+                "kind": "SelfSubjectAccessReview",
+                "namespaced": False,
+                "verbs": ["create"],
+            },
+            "selfsubjectrulesreviews": {
+                "kind": "SelfSubjectRulesReview",
+                "namespaced": False,
+                "verbs": ["create"],
+            },
+            "subjectaccessreviews": {"kind": "SubjectAccessReview", "namespaced": False, "verbs": ["create"]},
+        },
+    ),
+}
+
+_GROUP_OF: dict[str, str] = {r: g for g, (_, table) in API_GROUPS.items() for r in table}
+
+
+def group_of(resource: str) -> str:
+    """The API group serving ``resource`` (``""`` for the core group)."""
+    return _GROUP_OF.get(resource.split("/", 1)[0], "")
+
+
+def resource_info(group: str, resource: str) -> JSON | None:
+    """Discovery entry of ``resource`` (a top-level resource) in ``group``, or None when not served."""
+    if group == "":
+        return RESOURCES.get(resource) if "/" not in resource else None
+    served = API_GROUPS.get(group)
+    return served[1].get(resource) if served is not None else None
+
+
+def api_version_of(resource: str) -> str:
+    group = group_of(resource)
+    return f"{group}/{API_GROUPS[group][0]}" if group else "v1"
+
+
 def kind_of(resource: str) -> str:
+    group = group_of(resource)
+    if group:
+        return str(API_GROUPS[group][1][resource]["kind"])
     return str(RESOURCES[resource]["kind"])
+
+
+def api_group_list() -> JSON:
+    groups = []
+    for group, (version, _) in API_GROUPS.items():
+        entry = {"groupVersion": f"{group}/{version}", "version": version}
+        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(group: str) -> JSON | None:
+    if group not in API_GROUPS:
+        return None
+    version = API_GROUPS[group][0]
+    entry = {"groupVersion": f"{group}/{version}", "version": version}
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": [entry],
+        "preferredVersion": entry,
+    }
+
+
+def group_resource_list(group: str, version: str) -> JSON | None:
+    served = API_GROUPS.get(group)
+    if served is None or served[0] != version:
+        return None
+    resources = [
+        {
+            "name": name,
+            "singularName": str(info["kind"]).lower(),
+            "namespaced": info["namespaced"],
+            "kind": info["kind"],
+            "verbs": info["verbs"],
+        }
+        for name, info in served[1].items()
+    ]
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}",
+        "resources": resources,
+    }
 
 
 def api_resource_list() -> JSON:
@@ -226,11 +343,25 @@ def list_object(
     metadata: JSON = {"resourceVersion": resource_version}
     if extra_meta:
         metadata.update(extra_meta)
-    return {"kind": f"{kind_of(resource)}List", "apiVersion": "v1", "metadata": metadata, "items": stripped}
+    return {
+        "kind": f"{kind_of(resource)}List",
+        "apiVersion": api_version_of(resource),
+        "metadata": metadata,
+        "items": stripped,
+    }
 
 
 def with_kind(resource: str, obj: JSON) -> JSON:
     out = copy.copy(obj)
     out["kind"] = kind_of(resource)
-    out["apiVersion"] = "v1"
+    out["apiVersion"] = api_version_of(resource)
     return out
+
+
+def service_account_object(namespace: str, name: str = "default") -> JSON:
+    """A ServiceAccount as the ServiceAccounts controller creates it (``default`` in every namespace)."""
+    return {
+        "kind": "ServiceAccount",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": namespace, "uid": new_uid(), "creationTimestamp": rfc3339()},
+    }

@@ -290,6 +290,11 @@ FIELD_EXTRACTORS: dict[str, FieldExtractor] = {
     "secrets": secret_fields,
     "nodes": node_fields,
     "namespaces": namespace_fields,
+    "serviceaccounts": _meta_fields,
+    "roles": _meta_fields,
+    "rolebindings": _meta_fields,
+    "clusterroles": _meta_fields,
+    "clusterrolebindings": _meta_fields,
 }
 
 

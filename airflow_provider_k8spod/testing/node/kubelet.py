@@ -66,6 +66,8 @@ class KubeletDeps:
     api_host: str
     api_port: int
     token: str
+    #: (pod, projected serviceAccountToken source) -> the token to write; KeyError: no service account.
+    service_account_token: Callable[[JSON, JSON], str] | None = None
 
 
 @dataclass
@@ -749,7 +751,15 @@ class PodWorker:
         volume: str,
     ) -> str | None:
         if kind == "serviceAccountToken":
-            files[source.get("path", "token")] = (self.kubelet.deps.token.encode(), mode)
+            issue = self.kubelet.deps.service_account_token
+            pod = store.get("pods", self.namespace, self.name) or {}
+            try:
+                token = issue(pod, source) if issue is not None and pod else self.kubelet.deps.token
+            except KeyError as exc:
+                return (
+                    f'MountVolume.SetUp failed for volume "{volume}" : failed to fetch token: {exc.args[0]}'
+                )
+            files[source.get("path", "token")] = (token.encode(), mode)
             return None
         if kind == "downwardAPI":
             pod = store.get("pods", self.namespace, self.name) or {}
