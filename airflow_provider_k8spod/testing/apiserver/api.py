@@ -26,6 +26,7 @@ from airflow_provider_k8spod.testing.apiserver import (
     errors,
     objects,
     patch,
+    protobuf,
     rbac,
     reviews,
     tables,
@@ -194,6 +195,7 @@ class Api:
             return error_response(errors.unauthorized())
         info = parse_request_info(request.method, path, request.query)
         try:
+            user = self._impersonate(user, request)
             attrs = _attributes(user, info, request.query)
             if not info.is_resource:
                 self._authorize(attrs)
@@ -233,6 +235,33 @@ class Api:
             return rbac.UserInfo(self.srv.user, (rbac.MASTERS, rbac.AUTHENTICATED))
         return self.srv.tokens.authenticate(token, self.srv.store.get)
 
+    def _impersonate(self, user: rbac.UserInfo, request: web.Request) -> rbac.UserInfo:
+        """``Impersonate-User``/``-Group`` (kubectl ``--as``/``--as-group``), allowed by the ``impersonate``
+        verb on ``users``, ``groups`` or ``serviceaccounts`` as the real impersonation filter checks it."""
+        names = request.headers.getall("Impersonate-User")
+        groups = [g for value in request.headers.getall("Impersonate-Group") for g in [value.strip()] if g]
+        if not names:
+            if groups:
+                raise errors.bad_request(f"requested {groups} without impersonating a user")
+            return user
+        name = names[0].strip()
+        checks = []
+        if name.startswith(rbac.SA_PREFIX) and name.count(":") == 3:
+            _, _, sa_namespace, sa_name = name.split(":")
+            checks.append(("serviceaccounts", sa_namespace, sa_name))
+            if not groups:
+                groups = ["system:serviceaccounts", f"system:serviceaccounts:{sa_namespace}"]
+        else:
+            checks.append(("users", "", name))
+        checks += [("groups", "", group) for group in groups]
+        for resource, namespace, target in checks:
+            self._authorize(
+                rbac.Attributes(user, "impersonate", namespace=namespace, resource=resource, name=target)
+            )
+        if name != "system:anonymous" and not {rbac.AUTHENTICATED, "system:unauthenticated"} & set(groups):
+            groups.append(rbac.AUTHENTICATED)
+        return rbac.UserInfo(name, tuple(groups))
+
     def _authorize(self, attrs: rbac.Attributes) -> None:
         decision = rbac.authorize(self.srv.policy, attrs)
         if not decision.allowed:
@@ -270,7 +299,7 @@ class Api:
             raise errors.path_not_found()
         if not served["namespaced"] and info.namespace is not None:
             raise errors.path_not_found()
-        if info.api_group == "authorization.k8s.io":
+        if info.api_group in ("authorization.k8s.io", "authentication.k8s.io"):
             if info.verb != "create" or info.name or info.subresource:
                 raise errors.method_not_allowed()
             assert info.user is not None
@@ -476,6 +505,16 @@ class Api:
                 return yaml.safe_load(raw)
             except yaml.YAMLError as exc:
                 raise errors.bad_request(f"error decoding YAML: {exc}") from exc
+        if protobuf.MEDIA_TYPE in content_type:
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as exc:
+                raise ApiError(
+                    415,
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    f"application/json, application/yaml ({exc})",
+                    "UnsupportedMediaType",
+                ) from exc
         try:
             return json.loads(raw or b"null")
         except ValueError as exc:

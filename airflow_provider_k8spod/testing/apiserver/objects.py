@@ -98,6 +98,10 @@ API_GROUPS: dict[str, tuple[str, dict[str, JSON]]] = {
             "roles": {"kind": "Role", "namespaced": True, "verbs": _ALL_VERBS},
         },
     ),
+    "authentication.k8s.io": (
+        "v1",
+        {"selfsubjectreviews": {"kind": "SelfSubjectReview", "namespaced": False, "verbs": ["create"]}},
+    ),
     "authorization.k8s.io": (
         "v1",
         {

@@ -1,6 +1,6 @@
 """``authorization.k8s.io/v1`` reviews: Self/Local/SubjectAccessReview and SelfSubjectRulesReview (what
 ``kubectl auth can-i`` and ``kubectl auth can-i --list`` create), answered by the same authorizer as every
-request.
+request; and ``authentication.k8s.io/v1`` SelfSubjectReview (``kubectl auth whoami``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
 from airflow_provider_k8spod.testing.apiserver import errors
-from airflow_provider_k8spod.testing.apiserver.objects import kind_of
+from airflow_provider_k8spod.testing.apiserver.objects import api_version_of, kind_of
 from airflow_provider_k8spod.testing.apiserver.rbac import (
     Attributes,
     Policy,
@@ -64,6 +64,13 @@ def review(policy: Policy, user: UserInfo, namespace: str | None, resource: str,
     spec = dict(body.get("spec") or {})
     metadata = dict(body.get("metadata") or {})
     metadata.setdefault("creationTimestamp", None)
+    if resource == "selfsubjectreviews":
+        return {
+            "kind": kind,
+            "apiVersion": api_version_of(resource),
+            "metadata": metadata,
+            "status": {"userInfo": user.to_json()},
+        }
     if resource == "selfsubjectrulesreviews":
         status = rules_review(policy, user, str(spec.get("namespace", "")))
     else:
@@ -97,4 +104,10 @@ def review(policy: Policy, user: UserInfo, namespace: str | None, resource: str,
         status = {"allowed": decision.allowed}
         if decision.reason:
             status["reason"] = decision.reason
-    return {"kind": kind, "apiVersion": VERSION, "metadata": metadata, "spec": spec, "status": status}
+    return {
+        "kind": kind,
+        "apiVersion": api_version_of(resource),
+        "metadata": metadata,
+        "spec": spec,
+        "status": status,
+    }
