@@ -368,7 +368,10 @@ class LocalCluster:
             connection.close()
         result = json.loads(data) if data else None
         if response.status >= 400:
-            message = result.get("error") if isinstance(result, dict) else data.decode(errors="replace")
+            if isinstance(result, dict):
+                message = result.get("error") or result.get("message")  # admin route / API Status
+            else:
+                message = data.decode(errors="replace")
             raise LocalClusterError(f"{method} {path}: {response.status} {message}")
         return result
 

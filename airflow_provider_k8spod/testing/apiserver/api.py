@@ -595,7 +595,9 @@ class Api:
         else:
             raise errors.method_not_allowed()
         if causes:
-            raise errors.invalid(kind, meta.get("name") or meta.get("generateName") or "", causes)
+            raise errors.invalid(
+                kind, meta.get("name") or meta.get("generateName") or "", causes, info.api_group
+            )
         store = self.srv.store
         if store.get(info.resource, info.namespace or "", meta["name"]) is not None:
             raise errors.already_exists(info.resource, meta["name"])
@@ -736,7 +738,7 @@ class Api:
         else:
             causes = _update_causes(info.resource, current, updated)
             if causes:
-                raise errors.invalid(kind, info.name or "", causes)
+                raise errors.invalid(kind, info.name or "", causes, info.api_group)
             result = updated
         result["kind"] = kind
         result["apiVersion"] = objects.api_version_of(info.resource)

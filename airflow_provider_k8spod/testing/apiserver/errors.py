@@ -121,12 +121,17 @@ def stale_conflict(resource: str, name: str) -> ApiError:
     )
 
 
-def invalid(kind: str, name: str, causes: list[Cause]) -> ApiError:
-    """422 for a failed validation, message ``Kind "name" is invalid: <errors>`` like the API server."""
+def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiError:
+    """422 for a failed validation, message ``Kind[.group] "name" is invalid: <errors>`` like the API
+    server."""
     texts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    details: JSON = {"name": name, "kind": kind, "causes": [c.to_json() for c in causes]}
-    return ApiError(422, f'{kind} "{name}" is invalid: {summary}', "Invalid", details)
+    details: JSON = {"name": name}
+    if group:
+        details["group"] = group
+    details.update(kind=kind, causes=[c.to_json() for c in causes])
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, f'{qualified} "{name}" is invalid: {summary}', "Invalid", details)
 
 
 def bad_request(message: str) -> ApiError:
