@@ -298,6 +298,27 @@ def test_tokens(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: st
     assert raw_request(cluster, "POST", path, body=body, token=token)[0] == 401
 
 
+def test_impersonation(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
+    path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
+    headers = {"Impersonate-User": "bob", "Impersonate-Group": "devs", "Impersonate-Uid": "42"}
+    status, _, reply = raw_request(cluster, "POST", path, body=body, headers=headers)
+    assert status == 201
+    assert json.loads(reply)["status"]["userInfo"] == {
+        "username": "bob",
+        "uid": "42",
+        "groups": ["devs", "system:authenticated"],
+    }
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "imp"}})
+    token = cluster.service_account_token(ns, "imp")
+    status, _, reply = raw_request(cluster, "POST", path, body=body, headers=headers, token=token)
+    assert status == 403
+    assert json.loads(reply)["message"] == (
+        f'users "bob" is forbidden: User "system:serviceaccount:{ns}:imp" cannot impersonate resource "users" in '
+        f'API group "" at the cluster scope'
+    )
+
+
 # --------------------------------------------------------------------------------------- kubectl
 
 

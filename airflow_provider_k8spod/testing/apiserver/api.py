@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import random
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -240,27 +241,45 @@ class Api:
         verb on ``users``, ``groups`` or ``serviceaccounts`` as the real impersonation filter checks it."""
         names = request.headers.getall("Impersonate-User")
         groups = [g for value in request.headers.getall("Impersonate-Group") for g in [value.strip()] if g]
+        uid = request.headers.get("Impersonate-Uid").strip()
+        extra: dict[str, list[str]] = {}
+        for header, value in request.headers.items():
+            if header.lower().startswith("impersonate-extra-"):
+                key = urllib.parse.unquote(header[len("impersonate-extra-") :]).lower()
+                extra.setdefault(key, []).append(value.strip())
         if not names:
-            if groups:
-                raise errors.bad_request(f"requested {groups} without impersonating a user")
+            if groups or uid or extra:
+                raise errors.bad_request("requested impersonation of groups, a UID or extras without a user")
             return user
         name = names[0].strip()
-        checks = []
+        auth_group = "authentication.k8s.io"
+        checks: list[tuple[str, str, str, str, str]] = []  # resource, subresource, group, namespace, name
         if name.startswith(rbac.SA_PREFIX) and name.count(":") == 3:
             _, _, sa_namespace, sa_name = name.split(":")
-            checks.append(("serviceaccounts", sa_namespace, sa_name))
+            checks.append(("serviceaccounts", "", "", sa_namespace, sa_name))
             if not groups:
                 groups = ["system:serviceaccounts", f"system:serviceaccounts:{sa_namespace}"]
         else:
-            checks.append(("users", "", name))
-        checks += [("groups", "", group) for group in groups]
-        for resource, namespace, target in checks:
+            checks.append(("users", "", "", "", name))
+        checks += [("groups", "", "", "", group) for group in groups]
+        if uid:
+            checks.append(("uids", "", auth_group, "", uid))
+        checks += [("userextras", key, auth_group, "", v) for key, values in extra.items() for v in values]
+        for resource, sub, group, namespace, target in checks:
             self._authorize(
-                rbac.Attributes(user, "impersonate", namespace=namespace, resource=resource, name=target)
+                rbac.Attributes(
+                    user,
+                    "impersonate",
+                    namespace=namespace,
+                    api_group=group,
+                    resource=resource,
+                    subresource=sub,
+                    name=target,
+                )
             )
         if name != "system:anonymous" and not {rbac.AUTHENTICATED, "system:unauthenticated"} & set(groups):
             groups.append(rbac.AUTHENTICATED)
-        return rbac.UserInfo(name, tuple(groups))
+        return rbac.UserInfo(name, tuple(groups), uid, extra)
 
     def _authorize(self, attrs: rbac.Attributes) -> None:
         decision = rbac.authorize(self.srv.policy, attrs)
