@@ -149,6 +149,17 @@ def test_role_allows_exactly_its_rules(
         worker.connect_get_namespaced_pod_exec, "run", ns, command=["echo", "in"], stdout=True, stderr=True
     )
     assert exec_out == "in\n"
+    # The websocket exec (a GET) needs both verbs, as from Kubernetes 1.35: "get" alone is not enough.
+    rbac_api = kubernetes.client.RbacAuthorizationV1Api(core.api_client)
+    rules = [r for r in OPERATOR_RULES if r["resources"] != ["pods/exec"]]
+    rbac_api.patch_namespaced_role(
+        "operator", ns, {"rules": [*rules, {**OPERATOR_RULES[-1], "verbs": ["get"]}]}
+    )
+    with pytest.raises(ApiException) as no_create:
+        stream(worker.connect_get_namespaced_pod_exec, "run", ns, command=["true"], stdout=True, stderr=True)
+    text = str(no_create.value).replace('\\"', '"')  # the Status body, as the handshake error quotes it
+    assert f'cannot create resource "pods/exec" in API group "" in the namespace "{ns}"' in text
+    rbac_api.patch_namespaced_role("operator", ns, {"rules": OPERATOR_RULES})
     watch = kubernetes.watch.Watch()
     first = next(iter(watch.stream(worker.list_namespaced_pod, ns, timeout_seconds=5)))
     watch.stop()

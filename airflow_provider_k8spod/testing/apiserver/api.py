@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import copy
+import dataclasses
 import hmac
 import json
 import logging
@@ -65,6 +66,7 @@ SUBRESOURCES = {
     "serviceaccounts": ("token",),
 }
 MAX_BODY = 3 * 1024 * 1024
+STREAMING_SUBRESOURCES = ("exec", "attach", "portforward")
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,10 @@ class Api:
             self.srv.stats[info.stats_key] += 1
             if self.srv.faults.is_forbidden(info.verb, info.full_resource, info.namespace):
                 raise _forbidden(attrs, "")
+            if info.subresource in STREAMING_SUBRESOURCES and info.method in ("GET", "HEAD"):
+                # A websocket upgrade is a GET: authorized as "get", then (Kubernetes >= 1.35, KEP-4006)
+                # also as "create", which a POST (SPDY) needs alone. Roles tested here work on every version.
+                self._authorize(dataclasses.replace(attrs, verb="get"))
             self._authorize(attrs)
             info.user = user
             delay = self.srv.faults.take("latency", info.verb, info.full_resource, info.namespace, info.name)
