@@ -68,8 +68,11 @@ def rbac_api(api_client: kubernetes.client.ApiClient) -> kubernetes.client.RbacA
 
 
 def test_default_service_account_in_every_namespace(core: kubernetes.client.CoreV1Api, ns: str) -> None:
-    names = [sa.metadata.name for sa in core.list_namespaced_service_account(ns).items]
-    assert names == ["default"]
+    first = core.list_namespaced_service_account(ns).items
+    assert [sa.metadata.name for sa in first] == ["default"]
+    core.delete_namespaced_service_account("default", ns)  # the controller puts it back at once
+    again = core.read_namespaced_service_account("default", ns)
+    assert again.metadata.uid != first[0].metadata.uid
 
 
 def test_pod_with_a_missing_service_account_is_forbidden(core: kubernetes.client.CoreV1Api, ns: str) -> None:
@@ -368,10 +371,12 @@ def test_kubectl_rbac(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
         f'Error from server (Forbidden): configmaps is forbidden: User "system:serviceaccount:{ns}:ci" cannot '
         f'list resource "configmaps" in API group "" in the namespace "{ns}"'
     )
-    assert (
-        "rolebinding.rbac.authorization.k8s.io/ci-reader"
-        in kubectl("get", "rolebindings", "-o", "name").stdout
-    )
+    table = kubectl("get", "rolebindings", "-o", "wide").stdout.splitlines()
+    assert table[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    assert table[1].split()[:2] == ["ci-reader", "Role/reader"]
+    assert table[1].split()[-1] == f"{ns}/ci"
+    missing = kubectl("get", "role", "nope")
+    assert missing.stderr.strip() == f'Error from server (NotFound): roles.{GROUP} "nope" not found'
 
 
 # ------------------------------------------------------------------------------ the authorizer

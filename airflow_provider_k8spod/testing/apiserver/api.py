@@ -367,7 +367,7 @@ class Api:
         assert info.name is not None
         obj = self.srv.store.get(info.resource, info.namespace or "", info.name)
         if obj is None:
-            raise errors.not_found(info.resource, info.name)
+            raise errors.not_found(info.resource, info.name, info.api_group)
         return obj
 
     def _get(self, request: web.Request, info: RequestInfo) -> web.Response:
@@ -625,7 +625,7 @@ class Api:
             )
         store = self.srv.store
         if store.get(info.resource, info.namespace or "", meta["name"]) is not None:
-            raise errors.already_exists(info.resource, meta["name"])
+            raise errors.already_exists(info.resource, meta["name"], info.api_group)
         meta["uid"] = new_uid()
         meta["creationTimestamp"] = rfc3339()
         for transient in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
@@ -695,13 +695,13 @@ class Api:
                 and isinstance(body, dict)
                 and ((body.get("metadata") or {}).get("resourceVersion"))
             ):
-                raise errors.stale_conflict(info.resource, info.name or "")
+                raise errors.stale_conflict(info.resource, info.name or "", info.api_group)
             updated = self._decode_object(info, target)
         else:
             updated = self._decode_object(info, body)
             rv = updated["metadata"].get("resourceVersion")
             if rv and rv != current["metadata"]["resourceVersion"]:
-                raise errors.stale_conflict(info.resource, info.name or "")
+                raise errors.stale_conflict(info.resource, info.name or "", info.api_group)
             if updated["metadata"].get("name") != info.name:
                 raise errors.bad_request(
                     f"the name of the object ({updated['metadata'].get('name')}) does not "
@@ -796,6 +796,7 @@ class Api:
                 info.name or "",
                 f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object "
                 f"meta: {current['metadata']['uid']}",
+                info.api_group,
             )
         rv = preconditions.get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
@@ -804,6 +805,7 @@ class Api:
                 info.name or "",
                 f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in "
                 f"object meta: {current['metadata']['resourceVersion']}",
+                info.api_group,
             )
         if request.query.get("dryRun") == "All":
             return json_response(objects.with_kind(info.resource, current))
@@ -819,6 +821,9 @@ class Api:
                 self.srv.recorder.forget(info.namespace or "", info.name or "")
             if info.resource == "clusterroles":
                 self.srv.aggregate_cluster_roles()
+            namespace = self.srv.store.get("namespaces", "", info.namespace or "")
+            if info.name == "default" and namespace and not namespace["metadata"].get("deletionTimestamp"):
+                self.srv.seed_namespace(info.namespace or "")  # the ServiceAccounts controller recreates it
         if info.resource in ("configmaps", "secrets", "events") or info.api_group:
             details: JSON = {"name": info.name}
             if info.api_group:

@@ -96,28 +96,40 @@ def _details(resource: str, name: str | None, group: str = "") -> JSON:
     return details
 
 
-def not_found(resource: str, name: str) -> ApiError:
-    return ApiError(404, f'{resource} "{name}" not found', "NotFound", _details(resource, name))
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
 
 
-def already_exists(resource: str, name: str) -> ApiError:
-    return ApiError(409, f'{resource} "{name}" already exists', "AlreadyExists", _details(resource, name))
-
-
-def conflict(resource: str, name: str, why: str) -> ApiError:
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
     return ApiError(
-        409,
-        f'Operation cannot be fulfilled on {resource} "{name}": {why}',
-        "Conflict",
-        _details(resource, name),
+        404, f'{_qualified(resource, group)} "{name}" not found', "NotFound", _details(resource, name, group)
     )
 
 
-def stale_conflict(resource: str, name: str) -> ApiError:
+def already_exists(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        f'{_qualified(resource, group)} "{name}" already exists',
+        "AlreadyExists",
+        _details(resource, name, group),
+    )
+
+
+def conflict(resource: str, name: str, why: str, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
+        "Conflict",
+        _details(resource, name, group),
+    )
+
+
+def stale_conflict(resource: str, name: str, group: str = "") -> ApiError:
     return conflict(
         resource,
         name,
         "the object has been modified; please apply your changes to the latest version and try again",
+        group,
     )
 
 
