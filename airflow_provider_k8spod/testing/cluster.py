@@ -555,11 +555,13 @@ class LocalCluster:
 
     # ----------------------------------------------------------------------------------------- airflow
 
-    def airflow_connection(self, namespace: str = "default") -> str:
-        """JSON for ``AIRFLOW_CONN_<ID>`` pointing a ``k8spod`` connection at this cluster."""
+    def airflow_connection(self, namespace: str = "default", *, service_account: str | None = None) -> str:
+        """JSON for ``AIRFLOW_CONN_<ID>`` pointing a ``k8spod`` connection at this cluster, as the admin or,
+        with ``service_account``, as that ServiceAccount of ``namespace`` (see
+        :meth:`service_account_kubeconfig`)."""
+        path = self.kubeconfig_path
+        if service_account is not None:
+            path = self.service_account_kubeconfig(namespace, service_account)
         return json.dumps(
-            {
-                "conn_type": "k8spod",
-                "extra": {"kube_config_path": self.kubeconfig_path, "namespace": namespace},
-            }
+            {"conn_type": "k8spod", "extra": {"kube_config_path": path, "namespace": namespace}}
         )

@@ -117,7 +117,7 @@ class ClusterServer:
         self.store = Store(config.watch_history)
         self.recorder = EventRecorder(self.store)
         self.tokens = tokens.TokenIssuer(secrets.token_bytes(32))
-        self.policy = rbac.Policy(self.store.list)
+        self.policy = rbac.Policy(self.store.list, self.store.get)
         self.mode = choose_mode(config.isolation)
         python = config.python or sys.executable
         self.runtime = Runtime(self.mode, python)

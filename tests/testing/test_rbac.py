@@ -308,6 +308,11 @@ def test_tokens(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: st
     assert raw_request(cluster, "POST", path, body=body, token=token[:-2] + "xx")[0] == 401
     with pytest.raises(Exception, match="may not specify a duration less than 10 minutes"):
         cluster.service_account_token(ns, "t", expiration_seconds=60)
+    extra = json.loads(cluster.airflow_connection(ns, service_account="t"))["extra"]
+    assert extra["namespace"] == ns
+    with _client(extra["kube_config_path"]) as client:
+        review = kubernetes.client.AuthenticationV1Api(client).create_self_subject_review({})
+    assert review.status.user_info.username == f"system:serviceaccount:{ns}:t"
     core.delete_namespaced_service_account("t", ns)
     assert raw_request(cluster, "POST", path, body=body, token=token)[0] == 401
 

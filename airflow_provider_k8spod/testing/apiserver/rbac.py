@@ -88,8 +88,13 @@ class Decision:
 class Policy:
     """Read access to the stored RBAC objects (a store, or plain lists in table tests)."""
 
-    def __init__(self, lister: Callable[[str, str | None], list[JSON]]) -> None:
+    def __init__(
+        self,
+        lister: Callable[[str, str | None], list[JSON]],
+        getter: Callable[[str, str, str], JSON | None] | None = None,
+    ) -> None:
         self._list = lister
+        self._get = getter
 
     def cluster_role_bindings(self) -> list[JSON]:
         return self._list("clusterrolebindings", None)
@@ -98,9 +103,13 @@ class Policy:
         return self._list("rolebindings", namespace)
 
     def role(self, namespace: str, name: str) -> JSON | None:
+        if self._get is not None:
+            return self._get("roles", namespace, name)
         return next((r for r in self._list("roles", namespace) if r["metadata"]["name"] == name), None)
 
     def cluster_role(self, name: str) -> JSON | None:
+        if self._get is not None:
+            return self._get("clusterroles", "", name)
         return next((r for r in self._list("clusterroles", None) if r["metadata"]["name"] == name), None)
 
 
