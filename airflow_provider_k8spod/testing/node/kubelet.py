@@ -752,9 +752,14 @@ class PodWorker:
     ) -> str | None:
         if kind == "serviceAccountToken":
             issue = self.kubelet.deps.service_account_token
-            pod = store.get("pods", self.namespace, self.name) or {}
+            pod = store.get("pods", self.namespace, self.name)
             try:
-                token = issue(pod, source) if issue is not None and pod else self.kubelet.deps.token
+                if issue is None:  # a kubelet without an issuer (not the cluster's): the admin token
+                    token = self.kubelet.deps.token
+                elif pod is None:
+                    raise KeyError(f'pods "{self.name}" not found')
+                else:
+                    token = issue(pod, source)
             except KeyError as exc:
                 return (
                     f'MountVolume.SetUp failed for volume "{volume}" : failed to fetch token: {exc.args[0]}'
