@@ -115,6 +115,8 @@ class ContainerRunner:
             "imageID": "",
             "started": False,
         }
+        if mounts := podstatus.volume_mount_statuses(container):
+            self.status["volumeMounts"] = mounts
         self.restart_count = 0
         self.crashes = 0
         self.crash_backoff = 0.0
