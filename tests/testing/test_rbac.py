@@ -384,6 +384,37 @@ def test_kubectl_rbac(cluster: LocalCluster, ns: str, tmp_path: Path) -> None:
     assert missing.stderr.strip() == f'Error from server (NotFound): roles.{GROUP} "nope" not found'
 
 
+def _pb_field(number: int, payload: bytes) -> bytes:
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def test_protobuf_bodies(
+    cluster: LocalCluster, rbac_api: kubernetes.client.RbacAuthorizationV1Api, ns: str
+) -> None:
+    """kubectl's typed commands send protobuf: the kinds it sends that way are read, others get 415."""
+
+    def envelope(kind: str, group_version: str, raw: bytes) -> bytes:
+        type_meta = _pb_field(1, group_version.encode()) + _pb_field(2, kind.encode())
+        return b"k8s\x00" + _pb_field(1, type_meta) + _pb_field(2, raw)
+
+    rule = _pb_field(1, b"get") + _pb_field(2, b"") + _pb_field(3, b"pods")
+    role = _pb_field(1, _pb_field(1, b"pb")) + _pb_field(2, rule)
+    headers = {"Content-Type": "application/vnd.kubernetes.protobuf"}
+    path = f"/apis/{GROUP}/v1/namespaces/{ns}/roles"
+    status, _, _ = raw_request(
+        cluster, "POST", path, body=envelope("Role", f"{GROUP}/v1", role), headers=headers
+    )
+    assert status == 201
+    stored = rbac_api.read_namespaced_role("pb", ns)
+    assert [(r.api_groups, r.resources, r.verbs) for r in stored.rules] == [([""], ["pods"], ["get"])]
+    pod = envelope("Pod", "v1", _pb_field(1, _pb_field(1, b"p")))
+    status, _, reply = raw_request(
+        cluster, "POST", f"/api/v1/namespaces/{ns}/pods", body=pod, headers=headers
+    )
+    assert status == 415
+    assert json.loads(reply)["reason"] == "UnsupportedMediaType"
+
+
 # ------------------------------------------------------------------------------ the authorizer
 
 

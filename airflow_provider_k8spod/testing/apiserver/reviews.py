@@ -19,7 +19,7 @@ from airflow_provider_k8spod.testing.apiserver.rbac import (
 )
 from airflow_provider_k8spod.testing.apiserver.validation import invalid_value
 
-VERSION = "authorization.k8s.io/v1"
+GROUP = "authorization.k8s.io"
 
 
 def _attributes(user: UserInfo, spec: JSON, kind: str) -> Attributes:
@@ -32,7 +32,7 @@ def _attributes(user: UserInfo, spec: JSON, kind: str) -> Attributes:
             else "exactly one of nonResourceAttributes or resourceAttributes must be specified"
         )
         path = "spec.nonResourceAttributes" if resource else "spec.resourceAttributes"
-        raise errors.invalid(kind, "", [invalid_value(path, non_resource or None, detail)])
+        raise errors.invalid(kind, "", [invalid_value(path, non_resource or None, detail)], GROUP)
     if non_resource:
         return Attributes(
             user,
@@ -59,7 +59,7 @@ def review(policy: Policy, user: UserInfo, namespace: str | None, resource: str,
     if body.get("kind") and body["kind"] != kind:
         raise errors.bad_request(
             f'{body["kind"]} in version "v1" cannot be handled as a {kind}: no kind "{body["kind"]}" is '
-            f'registered for version "{VERSION}"'
+            f'registered for version "{GROUP}/v1"'
         )
     spec = dict(body.get("spec") or {})
     metadata = dict(body.get("metadata") or {})
@@ -80,7 +80,10 @@ def review(policy: Policy, user: UserInfo, namespace: str | None, resource: str,
                 raise errors.invalid(
                     kind,
                     "",
-                    [invalid_value("spec.user", "", "at least one of user or group must be specified")],
+                    group=GROUP,
+                    causes=[
+                        invalid_value("spec.user", "", "at least one of user or group must be specified")
+                    ],
                 )
             subject = UserInfo(
                 str(spec.get("user", "")), tuple(spec.get("groups") or ()), str(spec.get("uid", ""))
@@ -92,7 +95,8 @@ def review(policy: Policy, user: UserInfo, namespace: str | None, resource: str,
                 raise errors.invalid(
                     kind,
                     "",
-                    [
+                    group=GROUP,
+                    causes=[
                         invalid_value(
                             "spec.resourceAttributes.namespace",
                             attrs.namespace,

@@ -137,7 +137,8 @@ def token_request(issuer: TokenIssuer, account: JSON, body: object, get: Getter)
         raise errors.invalid(
             "TokenRequest",
             "",
-            [
+            group="authentication.k8s.io",
+            causes=[
                 invalid_value(
                     "spec.expirationSeconds", expiration, "may not specify a duration less than 10 minutes"
                 )
@@ -147,7 +148,8 @@ def token_request(issuer: TokenIssuer, account: JSON, body: object, get: Getter)
         raise errors.invalid(
             "TokenRequest",
             "",
-            [
+            group="authentication.k8s.io",
+            causes=[
                 invalid_value(
                     "spec.expirationSeconds",
                     expiration,
