@@ -567,7 +567,7 @@ class Api:
             obj["metadata"] = {}
         elif not isinstance(meta, dict):
             raise errors.bad_request(
-                f'{kind} in version "v1" cannot be handled as a {kind}: metadata must be an object'
+                f'{kind} in version "{version}" cannot be handled as a {kind}: metadata must be an object'
             )
         if (objects.resource_info(info.api_group, info.resource) or {}).get("namespaced"):
             body_ns = obj["metadata"].get("namespace")
@@ -1154,7 +1154,7 @@ def _obj(info: RequestInfo, change: Change) -> JSON:
 def _bookmark(resource: str, rv: str) -> JSON:
     mark: JSON = {
         "kind": objects.kind_of(resource),
-        "apiVersion": "v1",
+        "apiVersion": objects.api_version_of(resource),
         "metadata": {"resourceVersion": rv, "creationTimestamp": None},
     }
     if resource == "pods":
