@@ -368,7 +368,10 @@ class LocalCluster:
             connection.close()
         result = json.loads(data) if data else None
         if response.status >= 400:
-            message = result.get("error") if isinstance(result, dict) else data.decode(errors="replace")
+            if isinstance(result, dict):
+                message = result.get("error") or result.get("message")  # admin route / API Status
+            else:
+                message = data.decode(errors="replace")
             raise LocalClusterError(f"{method} {path}: {response.status} {message}")
         return result
 
@@ -394,6 +397,43 @@ class LocalCluster:
     def allow(self, verb: str | None = None, resource: str | None = None) -> None:
         """Undo :meth:`forbid` (``None`` matches any verb / resource)."""
         self._admin("POST", "/_local/allow", {"verb": verb, "resource": resource})
+
+    def service_account_token(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expiration_seconds: int = 3600,
+        audiences: Sequence[str] | None = None,
+    ) -> str:
+        """A token for the ServiceAccount ``namespace/name`` (a TokenRequest, as ``kubectl create token``
+        makes). Requests with it are authorized by RBAC as that service account
+        (``system:serviceaccount:<namespace>:<name>``, groups ``system:serviceaccounts``,
+        ``system:serviceaccounts:<namespace>``, ``system:authenticated``). The token stops working when
+        it expires or the service account is deleted."""
+        spec: JSON = {"expirationSeconds": expiration_seconds}
+        if audiences is not None:
+            spec["audiences"] = list(audiences)
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        reply = self._admin("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", body)
+        return str(reply["status"]["token"])
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, *, path: str | None = None, expiration_seconds: int = 3600
+    ) -> str:
+        """Write a kubeconfig that authenticates as the ServiceAccount ``namespace/name`` (its context's
+        namespace is ``namespace``) and return its path (default: in the cluster's state directory, removed
+        when the cluster stops). The service account must exist; bind it to Roles to give it rights."""
+        from airflow_provider_k8spod.testing import kubeconfig
+
+        token = self.service_account_token(namespace, name, expiration_seconds=expiration_seconds)
+        if path is None:
+            path = os.path.join(self.state_dir, f"kubeconfig-{namespace}-{name}")
+        config = kubeconfig.build(
+            self.server_url, self._ca_pem, token, namespace=namespace, user=f"{namespace}-{name}"
+        )
+        kubeconfig.write(path, config)
+        return path
 
     # ------------------------------------------------------------------------------------- pod faults
 
@@ -515,11 +555,13 @@ class LocalCluster:
 
     # ----------------------------------------------------------------------------------------- airflow
 
-    def airflow_connection(self, namespace: str = "default") -> str:
-        """JSON for ``AIRFLOW_CONN_<ID>`` pointing a ``k8spod`` connection at this cluster."""
+    def airflow_connection(self, namespace: str = "default", *, service_account: str | None = None) -> str:
+        """JSON for ``AIRFLOW_CONN_<ID>`` pointing a ``k8spod`` connection at this cluster, as the admin or,
+        with ``service_account``, as that ServiceAccount of ``namespace`` (see
+        :meth:`service_account_kubeconfig`)."""
+        path = self.kubeconfig_path
+        if service_account is not None:
+            path = self.service_account_kubeconfig(namespace, service_account)
         return json.dumps(
-            {
-                "conn_type": "k8spod",
-                "extra": {"kube_config_path": self.kubeconfig_path, "namespace": namespace},
-            }
+            {"conn_type": "k8spod", "extra": {"kube_config_path": path, "namespace": namespace}}
         )

@@ -15,7 +15,7 @@ CLUSTER = "k8spod-local"
 USER = "k8spod-local-admin"
 
 
-def build(server_url: str, ca_pem: bytes, token: str, namespace: str = "default") -> JSON:
+def build(server_url: str, ca_pem: bytes, token: str, namespace: str = "default", user: str = USER) -> JSON:
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -29,9 +29,9 @@ def build(server_url: str, ca_pem: bytes, token: str, namespace: str = "default"
                 },
             }
         ],
-        "users": [{"name": USER, "user": {"token": token}}],
+        "users": [{"name": user, "user": {"token": token}}],
         "contexts": [
-            {"name": CONTEXT, "context": {"cluster": CLUSTER, "user": USER, "namespace": namespace}}
+            {"name": CONTEXT, "context": {"cluster": CLUSTER, "user": user, "namespace": namespace}}
         ],
         "current-context": CONTEXT,
     }

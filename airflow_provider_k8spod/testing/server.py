@@ -20,8 +20,15 @@ from collections import Counter
 from collections.abc import Callable
 
 from airflow_provider_k8spod.testing import certs, kubeconfig
-from airflow_provider_k8spod.testing._util import JSON, STATE_PREFIX, new_state_dir, rfc3339, state_dir_base
-from airflow_provider_k8spod.testing.apiserver import objects
+from airflow_provider_k8spod.testing._util import (
+    JSON,
+    STATE_PREFIX,
+    new_state_dir,
+    new_uid,
+    rfc3339,
+    state_dir_base,
+)
+from airflow_provider_k8spod.testing.apiserver import objects, rbac, tokens
 from airflow_provider_k8spod.testing.apiserver._http import HttpServer
 from airflow_provider_k8spod.testing.apiserver.admin import Admin
 from airflow_provider_k8spod.testing.apiserver.api import Api
@@ -29,6 +36,7 @@ from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
 from airflow_provider_k8spod.testing.apiserver.faults import FaultTable
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
+from airflow_provider_k8spod.testing.controllers import clusterroles
 from airflow_provider_k8spod.testing.controllers.volumes import VolumeController
 from airflow_provider_k8spod.testing.node import podstatus
 from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
@@ -109,6 +117,8 @@ class ClusterServer:
         self.faults = FaultTable()
         self.store = Store(config.watch_history)
         self.recorder = EventRecorder(self.store)
+        self.tokens = tokens.TokenIssuer(secrets.token_bytes(32))
+        self.policy = rbac.Policy(self.store.list, self.store.get)
         self.mode = choose_mode(config.isolation)
         python = config.python or sys.executable
         self.runtime = Runtime(self.mode, python)
@@ -166,6 +176,7 @@ class ClusterServer:
                 api_host=self.host,
                 api_port=self.port,
                 token=self.token,
+                service_account_token=self.pod_token,
             )
         )
         self.kubelet.on_pod_terminated = self._pod_terminated
@@ -174,6 +185,7 @@ class ClusterServer:
         )
         self.kubelet.claim_node_selected = self.volumes.select_node
         self.volumes.start()
+        self._seed_policy()
         for name in dict.fromkeys(
             ("default", "kube-system", "kube-public", "kube-node-lease", *self.config.namespaces)
         ):
@@ -203,8 +215,42 @@ class ClusterServer:
     # ------------------------------------------------------------------------------------ namespaces
 
     def seed_namespace(self, name: str) -> None:
+        """What the controllers add to a new namespace: the root CA ConfigMap and the ``default``
+        ServiceAccount (created with the namespace here, a moment later in a real cluster)."""
         if self.store.get("configmaps", name, "kube-root-ca.crt") is None:
             self.store.create("configmaps", objects.root_ca_configmap(name, self.ca_pem))
+        if self.store.get("serviceaccounts", name, "default") is None:
+            self.store.create("serviceaccounts", objects.service_account_object(name))
+
+    # ------------------------------------------------------------------------------------------ rbac
+
+    def _seed_policy(self) -> None:
+        roles, bindings = rbac.bootstrap_policy()
+        for resource, items in (("clusterroles", roles), ("clusterrolebindings", bindings)):
+            for obj in items:
+                obj["metadata"].update(uid=new_uid(), creationTimestamp=rfc3339())
+                self.store.create(resource, obj)
+        self.aggregate_cluster_roles()
+
+    def aggregate_cluster_roles(self) -> None:
+        clusterroles.aggregate(self.store)
+
+    def pod_token(self, pod: JSON, source: JSON) -> str:
+        """The kubelet's token for a pod's projected ``serviceAccountToken`` source (bound to the pod).
+        Raises KeyError when the pod's service account no longer exists."""
+        namespace = pod["metadata"]["namespace"]
+        name = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
+        account = self.store.get("serviceaccounts", namespace, name)
+        if account is None:
+            raise KeyError(f'serviceaccounts "{name}" not found')
+        audience = source.get("audience")
+        issued = self.tokens.issue(
+            account,
+            audiences=[audience] if audience else None,
+            expiration=int(source.get("expirationSeconds") or 3607),
+            pod=pod,
+        )
+        return issued.token
 
     def delete_namespace(self, namespace: JSON) -> JSON:
         name = namespace["metadata"]["name"]
@@ -220,7 +266,15 @@ class ClusterServer:
         async def finish() -> None:
             while self.store.list("pods", name):  # noqa: ASYNC110 - no store event for "namespace empty"
                 await asyncio.sleep(0.1)
-            for resource in ("configmaps", "secrets", "persistentvolumeclaims", "events"):
+            for resource in (
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+                "events",
+                "serviceaccounts",
+                "roles",
+                "rolebindings",
+            ):
                 for obj in self.store.list(resource, name):
                     self.store.delete(resource, name, obj["metadata"]["name"])
             self.store.delete("namespaces", "", name)

@@ -575,6 +575,23 @@ def test_in_cluster_config_from_a_pod(
 ) -> None:
     if cluster.isolation != "namespaces":
         pytest.skip("the service account token path needs mount namespaces")
+    # The pod's token is its service account's (``default``): RBAC must let it read pods.
+    rbac = kubernetes.client.RbacAuthorizationV1Api(core.api_client)
+    rbac.create_namespaced_role(
+        ns,
+        {
+            "metadata": {"name": "read-pods"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        ns,
+        {
+            "metadata": {"name": "read-pods"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-pods"},
+            "subjects": [{"kind": "ServiceAccount", "name": "default"}],
+        },
+    )
     script = (
         "import os\nfrom kubernetes import client, config\nconfig.load_incluster_config()\n"
         "ns = open('/var/run/secrets/kubernetes.io/serviceaccount/namespace').read()\n"

@@ -77,12 +77,16 @@ def default_pod(pod: JSON) -> JSON:
     return pod
 
 
-def admit_pod(pod: JSON) -> JSON:
-    """Mutating admission of a stock cluster: ServiceAccount (token volume) and DefaultTolerationSeconds."""
+def admit_pod(pod: JSON, account: JSON | None = None) -> JSON:
+    """Mutating admission of a stock cluster: ServiceAccount (token volume, image pull secrets) and
+    DefaultTolerationSeconds. ``account`` is the pod's ServiceAccount (the caller checked it exists)."""
     spec = pod["spec"]
-    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-    spec["serviceAccountName"] = account
-    spec["serviceAccount"] = account
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = name
+    spec["serviceAccount"] = name
+    account = account or {}
+    if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
+        spec["imagePullSecrets"] = [{"name": s.get("name", "")} for s in account["imagePullSecrets"]]
     tolerations = spec.setdefault("tolerations", [])
     for default in DEFAULT_TOLERATIONS:
         if not any(
@@ -91,7 +95,10 @@ def admit_pod(pod: JSON) -> JSON:
             if isinstance(t, dict)
         ):
             tolerations.append(dict(default))
-    if spec.get("automountServiceAccountToken") is False:
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
         return pod
     containers: list[Any] = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
     if any(

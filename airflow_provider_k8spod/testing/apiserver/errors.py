@@ -96,37 +96,54 @@ def _details(resource: str, name: str | None, group: str = "") -> JSON:
     return details
 
 
-def not_found(resource: str, name: str) -> ApiError:
-    return ApiError(404, f'{resource} "{name}" not found', "NotFound", _details(resource, name))
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
 
 
-def already_exists(resource: str, name: str) -> ApiError:
-    return ApiError(409, f'{resource} "{name}" already exists', "AlreadyExists", _details(resource, name))
-
-
-def conflict(resource: str, name: str, why: str) -> ApiError:
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
     return ApiError(
-        409,
-        f'Operation cannot be fulfilled on {resource} "{name}": {why}',
-        "Conflict",
-        _details(resource, name),
+        404, f'{_qualified(resource, group)} "{name}" not found', "NotFound", _details(resource, name, group)
     )
 
 
-def stale_conflict(resource: str, name: str) -> ApiError:
+def already_exists(resource: str, name: str, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        f'{_qualified(resource, group)} "{name}" already exists',
+        "AlreadyExists",
+        _details(resource, name, group),
+    )
+
+
+def conflict(resource: str, name: str, why: str, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": {why}',
+        "Conflict",
+        _details(resource, name, group),
+    )
+
+
+def stale_conflict(resource: str, name: str, group: str = "") -> ApiError:
     return conflict(
         resource,
         name,
         "the object has been modified; please apply your changes to the latest version and try again",
+        group,
     )
 
 
-def invalid(kind: str, name: str, causes: list[Cause]) -> ApiError:
-    """422 for a failed validation, message ``Kind "name" is invalid: <errors>`` like the API server."""
+def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiError:
+    """422 for a failed validation, message ``Kind[.group] "name" is invalid: <errors>`` like the API
+    server."""
     texts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    details: JSON = {"name": name, "kind": kind, "causes": [c.to_json() for c in causes]}
-    return ApiError(422, f'{kind} "{name}" is invalid: {summary}', "Invalid", details)
+    details: JSON = {"name": name}
+    if group:
+        details["group"] = group
+    details.update(kind=kind, causes=[c.to_json() for c in causes])
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, f'{qualified} "{name}" is invalid: {summary}', "Invalid", details)
 
 
 def bad_request(message: str) -> ApiError:

@@ -55,6 +55,19 @@ RESOURCES: dict[str, JSON] = {
         "namespaced": True,
         "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
     },
+    "serviceaccounts": {
+        "kind": "ServiceAccount",
+        "namespaced": True,
+        "shortNames": ["sa"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "serviceaccounts/token": {
+        "kind": "TokenRequest",
+        "namespaced": True,
+        "verbs": ["create"],
+        "group": "authentication.k8s.io",
+        "version": "v1",
+    },
     "namespaces": {
         "kind": "Namespace",
         "namespaced": False,
@@ -93,55 +106,126 @@ RESOURCES: dict[str, JSON] = {
     },
 }
 
-# Resources of named API groups (``/apis/<group>/<version>``): group version -> resource -> info.
-GROUP_RESOURCES: dict[str, dict[str, JSON]] = {
-    "storage.k8s.io/v1": {
-        "storageclasses": {
-            "kind": "StorageClass",
-            "namespaced": False,
-            "shortNames": ["sc"],
-            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+_ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+#: The one registry of named API groups: resources served under ``/apis/<group>/<version>``, by group
+#: (the one version each group serves). Core (``/api/v1``) resources are in RESOURCES.
+API_GROUPS: dict[str, tuple[str, dict[str, JSON]]] = {
+    "authentication.k8s.io": (
+        "v1",
+        {"selfsubjectreviews": {"kind": "SelfSubjectReview", "namespaced": False, "verbs": ["create"]}},
+    ),
+    "authorization.k8s.io": (
+        "v1",
+        {
+            "localsubjectaccessreviews": {
+                "kind": "LocalSubjectAccessReview",
+                "namespaced": True,
+                "verbs": ["create"],
+            },
+            "selfsubjectaccessreviews": {
+                "kind": "SelfSubjectAccessReview",
+                "namespaced": False,
+                "verbs": ["create"],
+            },
+            "selfsubjectrulesreviews": {
+                "kind": "SelfSubjectRulesReview",
+                "namespaced": False,
+                "verbs": ["create"],
+            },
+            "subjectaccessreviews": {"kind": "SubjectAccessReview", "namespaced": False, "verbs": ["create"]},
         },
-    },
-}
-API_VERSIONS: dict[str, str] = {
-    resource: group_version for group_version, infos in GROUP_RESOURCES.items() for resource in infos
+    ),
+    "rbac.authorization.k8s.io": (
+        "v1",
+        {
+            "clusterrolebindings": {"kind": "ClusterRoleBinding", "namespaced": False, "verbs": _ALL_VERBS},
+            "clusterroles": {"kind": "ClusterRole", "namespaced": False, "verbs": _ALL_VERBS},
+            "rolebindings": {"kind": "RoleBinding", "namespaced": True, "verbs": _ALL_VERBS},
+            "roles": {"kind": "Role", "namespaced": True, "verbs": _ALL_VERBS},
+        },
+    ),
+    "storage.k8s.io": (
+        "v1",
+        {
+            "storageclasses": {
+                "kind": "StorageClass",
+                "namespaced": False,
+                "shortNames": ["sc"],
+                "verbs": _ALL_VERBS,
+            },
+        },
+    ),
 }
 
+_GROUP_OF: dict[str, str] = {r: g for g, (_, table) in API_GROUPS.items() for r in table}
 
-def kind_of(resource: str) -> str:
-    group_version = API_VERSIONS.get(resource)
-    if group_version is not None:
-        return str(GROUP_RESOURCES[group_version][resource]["kind"])
-    return str(RESOURCES[resource]["kind"])
+
+def group_of(resource: str) -> str:
+    """The API group serving ``resource`` (``""`` for the core group)."""
+    return _GROUP_OF.get(resource.split("/", 1)[0], "")
+
+
+def resource_info(group: str, resource: str) -> JSON | None:
+    """Discovery entry of ``resource`` (a top-level resource) in ``group``, or None when not served."""
+    if group == "":
+        return RESOURCES.get(resource) if "/" not in resource else None
+    served = API_GROUPS.get(group)
+    return served[1].get(resource) if served is not None else None
 
 
 def api_version_of(resource: str) -> str:
     """``v1`` for core resources, ``<group>/<version>`` for the others."""
-    return API_VERSIONS.get(resource, "v1")
+    group = group_of(resource)
+    return f"{group}/{API_GROUPS[group][0]}" if group else "v1"
+
+
+def kind_of(resource: str) -> str:
+    group = group_of(resource)
+    if group:
+        return str(API_GROUPS[group][1][resource]["kind"])
+    return str(RESOURCES[resource]["kind"])
 
 
 def api_group_list() -> JSON:
     """``/apis``: the named groups, one served version each."""
     groups = []
-    for group_version in GROUP_RESOURCES:
-        group, _, version = group_version.partition("/")
-        entry = {"groupVersion": group_version, "version": version}
+    for group, (version, _) in API_GROUPS.items():
+        entry = {"groupVersion": f"{group}/{version}", "version": version}
         groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(group: str) -> JSON | None:
     """``/apis/<group>``, or None for a group this cluster does not serve."""
-    for entry in api_group_list()["groups"]:
-        if entry["name"] == group:
-            return {"kind": "APIGroup", "apiVersion": "v1", **entry}
-    return None
+    if group not in API_GROUPS:
+        return None
+    version = API_GROUPS[group][0]
+    entry = {"groupVersion": f"{group}/{version}", "version": version}
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": [entry],
+        "preferredVersion": entry,
+    }
 
 
-def api_resource_list(group_version: str = "v1") -> JSON:
+def group_resource_list(group: str, version: str) -> JSON | None:
+    """``/apis/<group>/<version>``, or None for a group version this cluster does not serve."""
+    served = API_GROUPS.get(group)
+    if served is None or served[0] != version:
+        return None
+    return _resource_list(f"{group}/{version}", served[1])
+
+
+def api_resource_list() -> JSON:
+    """``/api/v1``: the core resources and their subresources."""
+    return _resource_list("v1", RESOURCES)
+
+
+def _resource_list(group_version: str, infos: dict[str, JSON]) -> JSON:
     resources = []
-    infos = RESOURCES if group_version == "v1" else GROUP_RESOURCES[group_version]
     for name, info in infos.items():
         entry: JSON = {
             "name": name,
@@ -308,3 +392,12 @@ def with_kind(resource: str, obj: JSON) -> JSON:
     out["kind"] = kind_of(resource)
     out["apiVersion"] = api_version_of(resource)
     return out
+
+
+def service_account_object(namespace: str, name: str = "default") -> JSON:
+    """A ServiceAccount as the ServiceAccounts controller creates it (``default`` in every namespace)."""
+    return {
+        "kind": "ServiceAccount",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": namespace, "uid": new_uid(), "creationTimestamp": rfc3339()},
+    }

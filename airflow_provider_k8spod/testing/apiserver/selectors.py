@@ -293,6 +293,11 @@ FIELD_EXTRACTORS: dict[str, FieldExtractor] = {
     "persistentvolumeclaims": _meta_fields,
     "persistentvolumes": _meta_fields,
     "storageclasses": _meta_fields,
+    "serviceaccounts": _meta_fields,
+    "roles": _meta_fields,
+    "rolebindings": _meta_fields,
+    "clusterroles": _meta_fields,
+    "clusterrolebindings": _meta_fields,
 }
 
 

@@ -178,6 +178,26 @@ def _cells(resource: str, obj: JSON) -> list[Any]:
         ]
     if resource in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
         return _storage_cells(resource, obj, name, created)
+    if resource == "serviceaccounts":
+        return [name, len(obj.get("secrets") or []), created]
+    if resource in ("roles", "clusterroles"):
+        return [name, meta.get("creationTimestamp", "")]
+    if resource in ("rolebindings", "clusterrolebindings"):
+        ref = obj.get("roleRef") or {}
+        subjects = obj.get("subjects") or []
+
+        def names(kind: str) -> str:
+            found = [
+                f"{s.get('namespace', '')}/{s.get('name', '')}"
+                if kind == "ServiceAccount"
+                else s.get("name", "")
+                for s in subjects
+                if s.get("kind") == kind
+            ]
+            return ", ".join(found)
+
+        role = f"{ref.get('kind', '')}/{ref.get('name', '')}"
+        return [name, role, created, names("User"), names("Group"), names("ServiceAccount")]
     return [name, created]
 
 
@@ -240,6 +260,15 @@ def _storage_cells(resource: str, obj: JSON, name: str, created: str) -> list[An
     ]
 
 
+_BINDING_COLUMNS = [
+    _column("Name", fmt="name"),
+    _column("Role"),
+    _column("Age"),
+    _column("Users", priority=1),
+    _column("Groups", priority=1),
+    _column("ServiceAccounts", priority=1),
+]
+
 _COLUMNS: dict[str, list[JSON]] = {
     "pods": [
         _column("Name", fmt="name"),
@@ -294,6 +323,11 @@ _COLUMNS: dict[str, list[JSON]] = {
         _column("AllowVolumeExpansion", "boolean"),
         _column("Age"),
     ],
+    "serviceaccounts": [_column("Name", fmt="name"), _column("Secrets", "integer"), _column("Age")],
+    "roles": [_column("Name", fmt="name"), _column("Created At", "date")],
+    "clusterroles": [_column("Name", fmt="name"), _column("Created At", "date")],
+    "rolebindings": _BINDING_COLUMNS,
+    "clusterrolebindings": _BINDING_COLUMNS,
     "events": [
         _column("Last Seen"),
         _column("Type"),

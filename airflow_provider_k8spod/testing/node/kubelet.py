@@ -71,6 +71,8 @@ class KubeletDeps:
     api_host: str
     api_port: int
     token: str
+    #: (pod, projected serviceAccountToken source) -> the token to write; KeyError: no service account.
+    service_account_token: Callable[[JSON, JSON], str] | None = None
 
 
 @dataclass
@@ -797,7 +799,20 @@ class PodWorker:
         volume: str,
     ) -> str | None:
         if kind == "serviceAccountToken":
-            files[source.get("path", "token")] = (self.kubelet.deps.token.encode(), mode)
+            issue = self.kubelet.deps.service_account_token
+            pod = store.get("pods", self.namespace, self.name)
+            try:
+                if issue is None:  # a kubelet without an issuer (not the cluster's): the admin token
+                    token = self.kubelet.deps.token
+                elif pod is None:
+                    raise KeyError(f'pods "{self.name}" not found')
+                else:
+                    token = issue(pod, source)
+            except KeyError as exc:
+                return (
+                    f'MountVolume.SetUp failed for volume "{volume}" : failed to fetch token: {exc.args[0]}'
+                )
+            files[source.get("path", "token")] = (token.encode(), mode)
             return None
         if kind == "downwardAPI":
             pod = store.get("pods", self.namespace, self.name) or {}
