@@ -39,7 +39,7 @@ from airflow_provider_k8spod.testing.apiserver.selectors import (
     parse_label_selector,
     supported_fields,
 )
-from airflow_provider_k8spod.testing.apiserver.store import Change, WatchClose, WatchError
+from airflow_provider_k8spod.testing.apiserver.store import Change, WatchClose, WatchError, WatchItem
 from airflow_provider_k8spod.testing.node import podstatus
 from airflow_provider_k8spod.testing.node.logs import LogOptions, follow, since_option
 from airflow_provider_k8spod.testing.node.runtime import DEFAULT_PATH, ExecutableNotFound
@@ -375,18 +375,17 @@ class Api:
             return response
         try:
             if send_initial:
-                initial = watcher.queue.qsize()
-                for _ in range(initial):
+                initial = bytearray()
+                for _ in range(watcher.queue.qsize()):
                     item = watcher.queue.get_nowait()
-                    if isinstance(item, Change) and not await writer.write(
-                        _event_line(item.type, _obj(info, item))
-                    ):
-                        return response
+                    if isinstance(item, Change):
+                        initial += _event_line(item.type, _obj(info, item))
                 if bookmarks:
                     mark = _bookmark(info.resource, str(store.rv))
                     mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
-                    if not await writer.write(_event_line("BOOKMARK", mark)):
-                        return response
+                    initial += _event_line("BOOKMARK", mark)
+                if initial and not await writer.write(bytes(initial)):
+                    return response
             next_bookmark = loop.time() + timings.bookmark_interval_seconds
             while True:
                 now = loop.time()
@@ -395,8 +394,9 @@ class Api:
                 wait = deadline - now
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bookmark - now))
+                queue = watcher.queue
                 try:
-                    item = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                    item = queue.get_nowait() if queue.qsize() else await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
                     if bookmarks and loop.time() >= next_bookmark:
                         next_bookmark = loop.time() + timings.bookmark_interval_seconds
@@ -405,13 +405,13 @@ class Api:
                         ):
                             return response
                     continue
-                if isinstance(item, WatchClose):
-                    break
-                if isinstance(item, WatchError):
-                    await writer.write(_event_line("ERROR", item.status))
-                    break
-                if not await writer.write(_event_line(item.type, _obj(info, item))):
+                # Everything queued meanwhile goes out in one write: one event per write (each a few
+                # event-loop turns) fell behind by seconds while hundreds of pods were starting.
+                data, end = _event_lines(info, item, queue)
+                if data and not await writer.write(data):
                     return response
+                if end:
+                    break
         except (ConnectionError, asyncio.CancelledError):
             raise
         finally:
@@ -959,6 +959,26 @@ def _event_line(event_type: str, obj: JSON) -> bytes:
         json.dumps({"type": event_type, "object": obj}, separators=(",", ":"), ensure_ascii=False).encode()
         + b"\n"
     )
+
+
+WATCH_BATCH = 500
+
+
+def _event_lines(info: RequestInfo, first: WatchItem, queue: asyncio.Queue[WatchItem]) -> tuple[bytes, bool]:
+    """``first`` and up to WATCH_BATCH-1 queued items as watch lines; True when the watch ends there."""
+    data = bytearray()
+    item: WatchItem | None = first
+    taken = 1
+    while item is not None:
+        if isinstance(item, WatchClose):
+            return bytes(data), True
+        if isinstance(item, WatchError):
+            data += _event_line("ERROR", item.status)
+            return bytes(data), True
+        data += _event_line(item.type, _obj(info, item))
+        item = queue.get_nowait() if queue.qsize() and taken < WATCH_BATCH else None
+        taken += 1
+    return bytes(data), False
 
 
 def _obj(info: RequestInfo, change: Change) -> JSON:
