@@ -29,7 +29,7 @@ from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
 from airflow_provider_k8spod.testing.apiserver.faults import FaultTable
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
-from airflow_provider_k8spod.testing.node import podstatus
+from airflow_provider_k8spod.testing.node import limits, podstatus
 from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
 from airflow_provider_k8spod.testing.node.runtime import Runtime, choose_mode, write_python_shims
 
@@ -424,6 +424,8 @@ def serve(
     parent = os.getppid()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sweep_stale_state_dirs()
+    # Before the runtime reads them: a thousand containers need about 4000 open files.
+    limits.raise_soft_limits()
     own_state_dir = state_dir is None
     if state_dir is None:
         state_dir = new_state_dir()

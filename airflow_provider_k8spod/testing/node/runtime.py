@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from airflow_provider_k8spod.testing.node.limits import ContainerBudget, explain_spawn_error
+
 Mode = Literal["namespaces", "process"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -167,6 +169,7 @@ class ContainerProcess:
     spec: LaunchSpec
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     exec_procs: set[asyncio.subprocess.Process] = field(default_factory=set)
+    live: set[ContainerProcess] = field(default_factory=set)  # the runtime's; this leaves it once reaped
 
     @property
     def pid_file(self) -> str:
@@ -235,6 +238,7 @@ class ContainerProcess:
     async def wait(self) -> int:
         """Wait for the exit and for the output to be drained; return the container exit code."""
         returncode = await self.proc.wait()
+        self.live.discard(self)
         # Orphans of the command die with it, as with PID 1 in a container.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -268,6 +272,8 @@ class Runtime:
         self._mount = shutil.which("mount") or "mount"
         self._hostname = shutil.which("hostname") or ""
         self._env_reset = _env_with_default_signal() if mode == "namespaces" else ""
+        self.budget = ContainerBudget()
+        self.live: set[ContainerProcess] = set()  # started and not yet reaped
 
     def _wrapper(self) -> list[str]:
         prefix: list[str] = []
@@ -317,19 +323,24 @@ class Runtime:
         )
 
     async def start(self, spec: LaunchSpec, on_output: OutputSink, on_eof: EofSink) -> ContainerProcess:
+        self.budget.check(len(self.live))
         script = self.prepare(spec)
         if self.mode == "namespaces":
             script = supervisor_script(script, self._setpriv)
         argv = [*self._wrapper(), "/bin/sh", "-c", script, "k8spod-init", *spec.argv]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            env=spec.env,
-        )
-        container = ContainerProcess(self.mode, proc, spec)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env=spec.env,
+            )
+        except OSError as exc:
+            raise explain_spawn_error(exc, len(self.live)) from exc
+        container = ContainerProcess(self.mode, proc, spec, live=self.live)
+        self.live.add(container)
         assert proc.stdout is not None
         assert proc.stderr is not None
         container.pumps = [
