@@ -16,6 +16,7 @@ import kubernetes
 import pytest
 
 from airflow_provider_k8spod.testing import LocalCluster
+from airflow_provider_k8spod.testing.apiserver.encoding import EncodedObjects
 from airflow_provider_k8spod.testing.node import limits
 
 from ._helpers import wait_for
@@ -175,3 +176,25 @@ def test_the_budget_counts_open_files_only_near_the_limit() -> None:
     with pytest.raises(limits.HostLimitError, match="raise the hard limit"):
         limits.ContainerBudget(limit=limits.RESERVED_FDS).check(running=0)
     assert limits.containers_capacity(20_000) == (20_000 - limits.RESERVED_FDS) // limits.FDS_PER_CONTAINER
+
+
+def test_encoded_objects_follow_each_snapshot_within_their_budget() -> None:
+    encoded = EncodedObjects(budget=400)
+    first = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "a", "resourceVersion": "4"}}
+    assert json.loads(encoded.with_kind("Pod", first)) == first
+    assert encoded.with_kind("Pod", first).startswith(b'{"kind":"Pod","apiVersion":"v1",')
+    second = {**first, "metadata": {"name": "a", "resourceVersion": "5"}}  # the next snapshot
+    assert json.loads(encoded.list_of("Pod", [second], {"resourceVersion": "5"})) == {
+        "kind": "PodList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": "5"},
+        "items": [{"metadata": {"name": "a", "resourceVersion": "5"}}],
+    }
+    event = json.loads(encoded.watch_event("DELETED", "Pod", {"metadata": {"name": "b"}}))
+    assert event == {
+        "type": "DELETED",
+        "object": {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "b"}},
+    }
+    for i in range(50):
+        encoded.body({"metadata": {"name": f"pod-{i}"}})
+    assert encoded.size <= 400

@@ -24,6 +24,7 @@ from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, 
 from airflow_provider_k8spod.testing.apiserver import _http as web
 from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, tables, validation
 from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
+from airflow_provider_k8spod.testing.apiserver.encoding import EncodedObjects
 from airflow_provider_k8spod.testing.apiserver.errors import ApiError
 from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
 from airflow_provider_k8spod.testing.apiserver.remotecommand import (
@@ -115,6 +116,10 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     return RequestInfo(method, path, True, verb, resource, subresource, namespace, name)
 
 
+def _encoded_response(data: bytes) -> web.Response:
+    return web.Response(body=data + b"\n", status=200, content_type="application/json")
+
+
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
@@ -163,6 +168,7 @@ class StreamCutter:
 class Api:
     def __init__(self, srv: ClusterServer) -> None:
         self.srv = srv
+        self.encoded = EncodedObjects()
 
     # ----------------------------------------------------------------------------------------- entry
 
@@ -284,7 +290,7 @@ class Api:
                     request.query.get("includeObject", "Metadata"),
                 )
             )
-        return json_response(objects.with_kind(info.resource, obj))
+        return _encoded_response(self.encoded.with_kind(objects.kind_of(info.resource), obj))
 
     def _selectors(self, request: web.Request, resource: str) -> tuple[Any, Any]:
         labels = parse_label_selector(request.query.get("labelSelector"))
@@ -334,7 +340,8 @@ class Api:
             return json_response(
                 tables.to_table(info.resource, items, rv, query.get("includeObject", "Metadata"), extra)
             )
-        return json_response(objects.list_object(info.resource, items, rv, extra))
+        kind = objects.kind_of(info.resource)
+        return _encoded_response(self.encoded.list_of(kind, items, {"resourceVersion": rv, **extra}))
 
     async def _watch(
         self, request: web.Request, info: RequestInfo, labels: Any, fields: Any, query: Mapping[str, str]
@@ -365,6 +372,7 @@ class Api:
         response.enable_chunked_encoding()
         await response.prepare(request)
         writer = StreamCutter(request, response, cut_rule)
+        kind = objects.kind_of(info.resource)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:
@@ -379,7 +387,7 @@ class Api:
                 for _ in range(watcher.queue.qsize()):
                     item = watcher.queue.get_nowait()
                     if isinstance(item, Change):
-                        initial += _event_line(item.type, _obj(info, item))
+                        initial += self.encoded.watch_event(item.type, kind, item.obj)
                 if bookmarks:
                     mark = _bookmark(info.resource, str(store.rv))
                     mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
@@ -407,7 +415,7 @@ class Api:
                     continue
                 # Everything queued meanwhile goes out in one write: one event per write (each a few
                 # event-loop turns) fell behind by seconds while hundreds of pods were starting.
-                data, end = _event_lines(info, item, queue)
+                data, end = _event_lines(self.encoded, kind, item, queue)
                 if data and not await writer.write(data):
                     return response
                 if end:
@@ -964,7 +972,9 @@ def _event_line(event_type: str, obj: JSON) -> bytes:
 WATCH_BATCH = 500
 
 
-def _event_lines(info: RequestInfo, first: WatchItem, queue: asyncio.Queue[WatchItem]) -> tuple[bytes, bool]:
+def _event_lines(
+    encoded: EncodedObjects, kind: str, first: WatchItem, queue: asyncio.Queue[WatchItem]
+) -> tuple[bytes, bool]:
     """``first`` and up to WATCH_BATCH-1 queued items as watch lines; True when the watch ends there."""
     data = bytearray()
     item: WatchItem | None = first
@@ -975,14 +985,10 @@ def _event_lines(info: RequestInfo, first: WatchItem, queue: asyncio.Queue[Watch
         if isinstance(item, WatchError):
             data += _event_line("ERROR", item.status)
             return bytes(data), True
-        data += _event_line(item.type, _obj(info, item))
+        data += encoded.watch_event(item.type, kind, item.obj)
         item = queue.get_nowait() if queue.qsize() and taken < WATCH_BATCH else None
         taken += 1
     return bytes(data), False
-
-
-def _obj(info: RequestInfo, change: Change) -> JSON:
-    return objects.with_kind(info.resource, change.obj)
 
 
 def _bookmark(resource: str, rv: str) -> JSON:
