@@ -1033,10 +1033,12 @@ class Kubelet:
         if pod["spec"].get("nodeName"):
             self._maybe_start(pod)
             return
+        nodes = self.nodes()
         load: dict[str, int] = {}
-        for worker in self.workers.values():
-            load[worker.node] = load.get(worker.node, 0) + 1
-        node, message = choose_node(pod, self.nodes(), load)
+        if len(nodes) > 1:  # the spread only matters between nodes; counting is O(pods) per pod
+            for worker in self.workers.values():
+                load[worker.node] = load.get(worker.node, 0) + 1
+        node, message = choose_node(pod, nodes, load)
         updated = copy.deepcopy(pod)
         status = updated.setdefault("status", {})
         now = rfc3339()
