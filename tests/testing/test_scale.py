@@ -48,7 +48,7 @@ def test_a_watch_keeps_up_while_pods_start(
 ) -> None:
     # Two clients create pods as fast as they can while a third watches: each ADDED event arrives right
     # after its create is answered. (Before watch writes were batched, the kubelet starting the pods
-    # starved the watch: for 40 pods the median lag was about 0.6 s and grew with every pod.)
+    # starved the watch: for 40 pods the median lag was about half a second and grew with every pod.)
     local, core = own_cluster
     count = 40
     start_rv = core.list_namespaced_pod("default").metadata.resource_version
