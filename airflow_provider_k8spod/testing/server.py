@@ -425,7 +425,7 @@ def serve(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sweep_stale_state_dirs()
     # Before the runtime reads them: a thousand containers need about 4000 open files.
-    limits.raise_soft_limits()
+    raised = limits.raise_soft_limits()
     own_state_dir = state_dir is None
     if state_dir is None:
         state_dir = new_state_dir()
@@ -433,6 +433,9 @@ def serve(
     asyncio.set_event_loop(loop)
     _set_child_watcher(loop)
     server = ClusterServer(config, state_dir=state_dir, kubeconfig_path=kubeconfig_path, port=port)
+    before, after = raised.get("open files", (0, 0))
+    if after != before:
+        server.runtime.container_open_files = before
     stop = asyncio.Event()
     try:
         url = loop.run_until_complete(server.start())

@@ -112,17 +112,26 @@ def test_a_burst_of_events_arrives_whole_and_in_order(
     assert seen == [("DELETED", name) for name in names] + [("ERROR", 410)]
 
 
-def test_the_server_raises_its_soft_open_files_limit() -> None:
+def test_the_server_raises_its_soft_open_files_limit_but_not_its_containers() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    low = min(1024, hard)
+    low = min(1000, hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
     try:
         with LocalCluster() as local:
             assert local.server_pid is not None
             server_soft, server_hard = resource.prlimit(local.server_pid, resource.RLIMIT_NOFILE)
+            client = sync_api(local)
+            core = kubernetes.client.CoreV1Api(client)
+            pod = _sleeper("ulimit")
+            pod["spec"]["containers"][0]["command"] = ["sh", "-c", "ulimit -Sn; ulimit -Hn"]
+            core.create_namespaced_pod("default", pod)
+            local.wait_for_pod("default", "ulimit", phase="Succeeded")
+            log = core.read_namespaced_pod_log("ulimit", "default")
+            client.close()
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert (server_soft, server_hard) == (hard, hard)
+    assert log.split() == [str(low), str(hard)]
 
 
 def test_a_container_past_the_open_files_limit_fails_to_start_with_the_limit_named(

@@ -6,7 +6,8 @@ processes (the supervising shell and the command). A common default soft limit o
 stop the cluster at about 250 containers, so the server raises its soft limits to the hard ones at start,
 as Go programs (kube-apiserver, the kubelet, containerd) do for open files. What is left is a hard limit:
 a container that would cross it fails to start with a message that names the limit, instead of the API
-server itself running out of sockets.
+server itself running out of sockets. Containers start with the soft open-files limit the server was
+started with (the runtime sets it back in each container's init).
 """
 
 from __future__ import annotations

@@ -270,6 +270,8 @@ class Runtime:
         self._nsenter = shutil.which("nsenter")
         self._mount = shutil.which("mount") or "mount"
         self.budget = ContainerBudget()
+        # The soft open-files limit containers start with, when the server raised its own (limits.py).
+        self.container_open_files: int | None = None
         self.live: set[ContainerProcess] = set()  # started and not yet reaped
 
     def _wrapper(self) -> list[str]:
@@ -311,7 +313,7 @@ class Runtime:
             # runc creates a missing working directory.
             with contextlib.suppress(OSError):
                 os.makedirs(host_cwd)
-        return init_script(self.mode, spec, mount_bin=self._mount)
+        return init_script(self.mode, spec, mount_bin=self._mount, open_files=self.container_open_files)
 
     async def start(self, spec: LaunchSpec, on_output: OutputSink, on_eof: EofSink) -> ContainerProcess:
         self.budget.check(len(self.live))
@@ -413,7 +415,7 @@ class Runtime:
         return proc, master
 
 
-def init_script(mode: Mode, spec: LaunchSpec, *, mount_bin: str) -> str:
+def init_script(mode: Mode, spec: LaunchSpec, *, mount_bin: str, open_files: int | None = None) -> str:
     """The script that becomes the container's first process (``sh -c SCRIPT k8spod-init COMMAND...``).
 
     It records its host PID (read from /proc before a new /proc is mounted), then in ``namespaces`` mode
@@ -446,6 +448,10 @@ def init_script(mode: Mode, spec: LaunchSpec, *, mount_bin: str) -> str:
     cwd = spec.cwd or "/"
     chdir_error = f'chdir to cwd ("{cwd}") set in config.json failed: no such file or directory'
     lines.append(f"cd {q(cwd)} || fail {q(chdir_error)}")
+    if open_files is not None:
+        # The server raised its own soft limit for the thousands of files it holds; the command gets
+        # the one the cluster was started with.
+        lines.append(f"ulimit -S -n {int(open_files)} 2>/dev/null")
     unset = [name for name in ("PWD", "OLDPWD") if name not in spec.env]
     if unset:
         lines.append("unset " + " ".join(unset))
