@@ -38,7 +38,7 @@ from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
 from airflow_provider_k8spod.testing.controllers import clusterroles
 from airflow_provider_k8spod.testing.controllers.volumes import VolumeController
-from airflow_provider_k8spod.testing.node import podstatus
+from airflow_provider_k8spod.testing.node import limits, podstatus
 from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
 from airflow_provider_k8spod.testing.node.runtime import Runtime, choose_mode, write_python_shims
 
@@ -486,6 +486,8 @@ def serve(
     parent = os.getppid()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sweep_stale_state_dirs()
+    # Before the runtime reads them: a thousand containers need about 4000 open files.
+    raised = limits.raise_soft_limits()
     own_state_dir = state_dir is None
     if state_dir is None:
         state_dir = new_state_dir()
@@ -493,6 +495,9 @@ def serve(
     asyncio.set_event_loop(loop)
     _set_child_watcher(loop)
     server = ClusterServer(config, state_dir=state_dir, kubeconfig_path=kubeconfig_path, port=port)
+    before, after = raised.get("open files", (0, 0))
+    if after != before:
+        server.runtime.container_open_files = before
     stop = asyncio.Event()
     try:
         url = loop.run_until_complete(server.start())

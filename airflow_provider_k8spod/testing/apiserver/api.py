@@ -37,6 +37,7 @@ from airflow_provider_k8spod.testing.apiserver import (
     validation,
 )
 from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
+from airflow_provider_k8spod.testing.apiserver.encoding import EncodedObjects
 from airflow_provider_k8spod.testing.apiserver.errors import ApiError
 from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
 from airflow_provider_k8spod.testing.apiserver.remotecommand import (
@@ -52,7 +53,7 @@ from airflow_provider_k8spod.testing.apiserver.selectors import (
     parse_label_selector,
     supported_fields,
 )
-from airflow_provider_k8spod.testing.apiserver.store import Change, WatchClose, WatchError
+from airflow_provider_k8spod.testing.apiserver.store import Change, WatchClose, WatchError, WatchItem
 from airflow_provider_k8spod.testing.node import podstatus
 from airflow_provider_k8spod.testing.node.logs import LogOptions, follow, since_option
 from airflow_provider_k8spod.testing.node.runtime import DEFAULT_PATH, ExecutableNotFound
@@ -139,6 +140,10 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     return RequestInfo(method, path, True, verb, resource, subresource, namespace, name, group)
 
 
+def _encoded_response(data: bytes) -> web.Response:
+    return web.Response(body=data + b"\n", status=200, content_type="application/json")
+
+
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
@@ -187,6 +192,7 @@ class StreamCutter:
 class Api:
     def __init__(self, srv: ClusterServer) -> None:
         self.srv = srv
+        self.encoded = EncodedObjects()
 
     # ----------------------------------------------------------------------------------------- entry
 
@@ -384,7 +390,7 @@ class Api:
                     request.query.get("includeObject", "Metadata"),
                 )
             )
-        return json_response(objects.with_kind(info.resource, obj))
+        return _encoded_response(self.encoded.with_kind(objects.kind_of(info.resource), obj))
 
     def _selectors(self, request: web.Request, resource: str) -> tuple[Any, Any]:
         labels = parse_label_selector(request.query.get("labelSelector"))
@@ -434,7 +440,8 @@ class Api:
             return json_response(
                 tables.to_table(info.resource, items, rv, query.get("includeObject", "Metadata"), extra)
             )
-        return json_response(objects.list_object(info.resource, items, rv, extra))
+        kind = objects.kind_of(info.resource)
+        return _encoded_response(self.encoded.list_of(kind, items, {"resourceVersion": rv, **extra}))
 
     async def _watch(
         self, request: web.Request, info: RequestInfo, labels: Any, fields: Any, query: Mapping[str, str]
@@ -465,6 +472,7 @@ class Api:
         response.enable_chunked_encoding()
         await response.prepare(request)
         writer = StreamCutter(request, response, cut_rule)
+        kind = objects.kind_of(info.resource)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:
@@ -475,18 +483,17 @@ class Api:
             return response
         try:
             if send_initial:
-                initial = watcher.queue.qsize()
-                for _ in range(initial):
+                initial = bytearray()
+                for _ in range(watcher.queue.qsize()):
                     item = watcher.queue.get_nowait()
-                    if isinstance(item, Change) and not await writer.write(
-                        _event_line(item.type, _obj(info, item))
-                    ):
-                        return response
+                    if isinstance(item, Change):
+                        initial += self.encoded.watch_event(item.type, kind, item.obj)
                 if bookmarks:
                     mark = _bookmark(info.resource, str(store.rv))
                     mark["metadata"]["annotations"] = {"k8s.io/initial-events-end": "true"}
-                    if not await writer.write(_event_line("BOOKMARK", mark)):
-                        return response
+                    initial += _event_line("BOOKMARK", mark)
+                if initial and not await writer.write(bytes(initial)):
+                    return response
             next_bookmark = loop.time() + timings.bookmark_interval_seconds
             while True:
                 now = loop.time()
@@ -495,8 +502,9 @@ class Api:
                 wait = deadline - now
                 if bookmarks:
                     wait = min(wait, max(0.0, next_bookmark - now))
+                queue = watcher.queue
                 try:
-                    item = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                    item = queue.get_nowait() if queue.qsize() else await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
                     if bookmarks and loop.time() >= next_bookmark:
                         next_bookmark = loop.time() + timings.bookmark_interval_seconds
@@ -505,13 +513,13 @@ class Api:
                         ):
                             return response
                     continue
-                if isinstance(item, WatchClose):
-                    break
-                if isinstance(item, WatchError):
-                    await writer.write(_event_line("ERROR", item.status))
-                    break
-                if not await writer.write(_event_line(item.type, _obj(info, item))):
+                # Everything queued meanwhile goes out in one write: one event per write (each a few
+                # event-loop turns) fell behind by seconds while hundreds of pods were starting.
+                data, end = _event_lines(self.encoded, kind, item, queue)
+                if data and not await writer.write(data):
                     return response
+                if end:
+                    break
         except (ConnectionError, asyncio.CancelledError):
             raise
         finally:
@@ -1189,8 +1197,26 @@ def _event_line(event_type: str, obj: JSON) -> bytes:
     )
 
 
-def _obj(info: RequestInfo, change: Change) -> JSON:
-    return objects.with_kind(info.resource, change.obj)
+WATCH_BATCH = 500
+
+
+def _event_lines(
+    encoded: EncodedObjects, kind: str, first: WatchItem, queue: asyncio.Queue[WatchItem]
+) -> tuple[bytes, bool]:
+    """``first`` and up to WATCH_BATCH-1 queued items as watch lines; True when the watch ends there."""
+    data = bytearray()
+    item: WatchItem | None = first
+    taken = 1
+    while item is not None:
+        if isinstance(item, WatchClose):
+            return bytes(data), True
+        if isinstance(item, WatchError):
+            data += _event_line("ERROR", item.status)
+            return bytes(data), True
+        data += encoded.watch_event(item.type, kind, item.obj)
+        item = queue.get_nowait() if queue.qsize() and taken < WATCH_BATCH else None
+        taken += 1
+    return bytes(data), False
 
 
 def _bookmark(resource: str, rv: str) -> JSON:

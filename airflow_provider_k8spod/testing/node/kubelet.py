@@ -1159,10 +1159,11 @@ class Kubelet:
         if pod["spec"].get("nodeName"):
             self._maybe_start(pod)
             return
-        load: dict[str, int] = {}
-        for worker in self.workers.values():
-            load[worker.node] = load.get(worker.node, 0) + 1
         nodes = self.nodes()
+        load: dict[str, int] = {}
+        if len(nodes) > 1:  # the spread only matters between nodes; counting is O(pods) per pod
+            for worker in self.workers.values():
+                load[worker.node] = load.get(worker.node, 0) + 1
         reason, delayed = volume_claims_prefilter(
             pod, lambda claim: store.get("persistentvolumeclaims", namespace, claim), self._delays_binding
         )

@@ -7,9 +7,9 @@ Two isolation modes:
     new mount and UTS namespaces; its first child is PID 1 of a new PID namespace. That child (the init
     script, also a shell) mounts a fresh /proc, bind-mounts the volumes and the termination message file
     at their paths (private mount namespace, so nothing shows on the host), sets the hostname to the pod
-    name, changes directory and execs the command, which therefore *is* PID 1: as on a node, signals
-    without a handler (SIGTERM to a plain ``sleep``) are ignored. The supervisor waits and exits with the
-    container's exit code (128+N after signal N). Exec joins the namespaces with ``nsenter``. Everything
+    name (through /proc, without a process for it), changes directory and execs the command, which
+    therefore *is* PID 1: as on a node, signals without a handler (SIGTERM to a plain ``sleep``) are
+    ignored. The supervisor waits and exits with the container's exit code (128+N after signal N). Exec joins the namespaces with ``nsenter``. Everything
     dies with the server (parent-death signals), and when PID 1 exits the kernel kills the rest of the
     container's processes.
 
@@ -31,11 +31,12 @@ import shlex
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from airflow_provider_k8spod.testing.node.limits import ContainerBudget, explain_spawn_error
 
 Mode = Literal["namespaces", "process"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -167,6 +168,7 @@ class ContainerProcess:
     spec: LaunchSpec
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     exec_procs: set[asyncio.subprocess.Process] = field(default_factory=set)
+    live: set[ContainerProcess] = field(default_factory=set)  # the runtime's; this leaves it once reaped
 
     @property
     def pid_file(self) -> str:
@@ -235,6 +237,7 @@ class ContainerProcess:
     async def wait(self) -> int:
         """Wait for the exit and for the output to be drained; return the container exit code."""
         returncode = await self.proc.wait()
+        self.live.discard(self)
         # Orphans of the command die with it, as with PID 1 in a container.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -266,8 +269,10 @@ class Runtime:
         self._unshare = shutil.which("unshare")
         self._nsenter = shutil.which("nsenter")
         self._mount = shutil.which("mount") or "mount"
-        self._hostname = shutil.which("hostname") or ""
-        self._env_reset = _env_with_default_signal() if mode == "namespaces" else ""
+        self.budget = ContainerBudget()
+        # The soft open-files limit containers start with, when the server raised its own (limits.py).
+        self.container_open_files: int | None = None
+        self.live: set[ContainerProcess] = set()  # started and not yet reaped
 
     def _wrapper(self) -> list[str]:
         prefix: list[str] = []
@@ -308,28 +313,27 @@ class Runtime:
             # runc creates a missing working directory.
             with contextlib.suppress(OSError):
                 os.makedirs(host_cwd)
-        return init_script(
-            self.mode,
-            spec,
-            mount_bin=self._mount,
-            hostname_bin=self._hostname,
-            reset_signals=self._env_reset if self.mode == "namespaces" else "",
-        )
+        return init_script(self.mode, spec, mount_bin=self._mount, open_files=self.container_open_files)
 
     async def start(self, spec: LaunchSpec, on_output: OutputSink, on_eof: EofSink) -> ContainerProcess:
+        self.budget.check(len(self.live))
         script = self.prepare(spec)
         if self.mode == "namespaces":
             script = supervisor_script(script, self._setpriv)
         argv = [*self._wrapper(), "/bin/sh", "-c", script, "k8spod-init", *spec.argv]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            env=spec.env,
-        )
-        container = ContainerProcess(self.mode, proc, spec)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                env=spec.env,
+            )
+        except OSError as exc:
+            raise explain_spawn_error(exc, len(self.live)) from exc
+        container = ContainerProcess(self.mode, proc, spec, live=self.live)
+        self.live.add(container)
         assert proc.stdout is not None
         assert proc.stderr is not None
         container.pumps = [
@@ -411,9 +415,7 @@ class Runtime:
         return proc, master
 
 
-def init_script(
-    mode: Mode, spec: LaunchSpec, *, mount_bin: str, hostname_bin: str, reset_signals: str = ""
-) -> str:
+def init_script(mode: Mode, spec: LaunchSpec, *, mount_bin: str, open_files: int | None = None) -> str:
     """The script that becomes the container's first process (``sh -c SCRIPT k8spod-init COMMAND...``).
 
     It records its host PID (read from /proc before a new /proc is mounted), then in ``namespaces`` mode
@@ -440,17 +442,22 @@ def init_script(
             lines.append(f"{q(mount_bin)} --rbind {q(mount.source)} {q(mount.target)} || fail {what}")
             if mount.readonly:
                 lines.append(f"{q(mount_bin)} -o remount,bind,ro {q(mount.target)} || fail {what}")
-        if hostname_bin and spec.hostname:
-            lines.append(f"{q(hostname_bin)} {q(spec.hostname)} 2>/dev/null")
+        if spec.hostname:
+            # The UTS namespace's hostname, as hostname(1) sets it, without starting a process for it.
+            lines.append(f"printf '%s' {q(spec.hostname)} > /proc/sys/kernel/hostname 2>/dev/null")
     cwd = spec.cwd or "/"
     chdir_error = f'chdir to cwd ("{cwd}") set in config.json failed: no such file or directory'
     lines.append(f"cd {q(cwd)} || fail {q(chdir_error)}")
+    if open_files is not None:
+        # The server raised its own soft limit for the thousands of files it holds; the command gets
+        # the one the cluster was started with.
+        lines.append(f"ulimit -S -n {int(open_files)} 2>/dev/null")
     unset = [name for name in ("PWD", "OLDPWD") if name not in spec.env]
     if unset:
         lines.append("unset " + " ".join(unset))
-    # The supervisor starts this script as a background job, which POSIX shells start with SIGINT and
-    # SIGQUIT ignored; a container's command starts with default dispositions, so restore them.
-    lines.append(f'exec {q(reset_signals)} --default-signal=INT,QUIT "$@"' if reset_signals else 'exec "$@"')
+    # The supervisor runs this script in the foreground (a background job would start with SIGINT and
+    # SIGQUIT ignored), so the command gets the default dispositions a container's command starts with.
+    lines.append('exec "$@"')
     return "\n".join(lines)
 
 
@@ -458,30 +465,18 @@ def supervisor_script(inner: str, setpriv: str | None) -> str:
     """Namespaces mode: ``unshare --pid`` (without --fork) runs this shell in the new mount/UTS namespaces;
     its first child becomes PID 1 of the new PID namespace, runs the init script and execs the command.
     The shell waits for it and exits with its status (128+N when killed by signal N), so the kubelet sees
-    the container's exit code. The child dies if this shell dies (parent-death signal, kept across exec)."""
+    the container's exit code. The child dies if this shell dies (parent-death signal, kept across exec).
+
+    The child runs in the foreground, in a subshell that keeps the container's stderr (fd 3) while the
+    shell's own stderr goes to /dev/null: the shell reports a child killed by a signal ("Killed") on its
+    stderr, which is the container's log. A foreground child starts with default SIGINT/SIGQUIT
+    dispositions, where a background job (``&``) would have them ignored and need one more process
+    (``env --default-signal``) to restore them."""
     q = shlex.quote
     launcher = f"{q(setpriv)} --pdeathsig KILL -- " if setpriv else ""
     return (
-        f'{launcher}/bin/sh -c {q(inner)} k8spod-init "$@" &\n'
-        "child=$!\n"
-        "exec 2>/dev/null\n"
-        'wait "$child"\n'
-        "exit $?"
+        f'exec 3>&2 2>/dev/null\n(exec {launcher}/bin/sh -c {q(inner)} k8spod-init "$@" 2>&3 3>&-)\nexit $?'
     )
-
-
-def _env_with_default_signal() -> str:
-    """Path of an ``env`` that supports ``--default-signal`` (GNU coreutils 8.31+), or ""."""
-    env = shutil.which("env")
-    if not env:
-        return ""
-    try:
-        result = subprocess.run(
-            [env, "--default-signal=INT", "true"], capture_output=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return env if result.returncode == 0 else ""
 
 
 def _existing_dir(path: str) -> str | None:
