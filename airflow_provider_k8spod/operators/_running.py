@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_k8spod.callbacks import ExecutionMode
-from airflow_provider_k8spod.exceptions import K8sPodError, PodCleanupError, PodFailedError, PodStartupError
+from airflow_provider_k8spod.exceptions import (
+    K8sPodError,
+    PodCleanupError,
+    PodFailedError,
+    PodStartupError,
+    PodStartupTimeoutError,
+)
 from airflow_provider_k8spod.hooks.access import ClusterAccess, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import load_connection_settings
 from airflow_provider_k8spod.operators._airflow import redact
@@ -291,7 +297,8 @@ class PodRunning:
         if (op.log_events_on_failure or op.log_pod_spec_on_failure) and result.pod:
             self.log.info("Pod %s's final state:\n%s", name, pod_to_yaml(redact(dict(result.pod))))
         if not result.started:
-            raise PodStartupError(
+            timed_out = verdict.startup_reason in ("ScheduleTimeout", "StartupTimeout")
+            raise (PodStartupTimeoutError if timed_out else PodStartupError)(
                 f"Pod {name} did not start: {verdict.startup_reason}: "
                 f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}{also}",
                 reason=verdict.startup_reason,
