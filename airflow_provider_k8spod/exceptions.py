@@ -20,7 +20,6 @@ Code written for upstream ``cncf-kubernetes`` keeps catching what it caught ther
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -159,11 +158,16 @@ class KubernetesApiError(K8sPodError):
         return (_rebuild_api_error, (declared, self.args, self.__dict__))
 
 
-@functools.cache
+_COMPAT_CLASSES: dict[type[KubernetesApiError], type[KubernetesApiError]] = {}
+
+
 def _with_api_exception(cls: type[KubernetesApiError]) -> type[KubernetesApiError]:
     """``cls`` with ``kubernetes``' exception class as a second base (made once per class)."""
     if cls.__dict__.get("_k8spod_compat"):
         return cls
+    made = _COMPAT_CLASSES.get(cls)
+    if made is not None:
+        return made
     from kubernetes.client import exceptions as kubernetes_exceptions
 
     base = getattr(kubernetes_exceptions, cls._kubernetes_class, kubernetes_exceptions.ApiException)
@@ -173,8 +177,7 @@ def _with_api_exception(cls: type[KubernetesApiError]) -> type[KubernetesApiErro
         "__doc__": cls.__doc__,
         "_k8spod_compat": True,
     }
-    made: type[KubernetesApiError] = type(cls.__name__, (cls, base), namespace)
-    return made
+    return _COMPAT_CLASSES.setdefault(cls, type(cls.__name__, (cls, base), namespace))
 
 
 def _rebuild_api_error(cls: type[KubernetesApiError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
