@@ -148,9 +148,9 @@ class UpstreamSurface(_Base):
         validate_pod(request)
         identity = TaskIdentity.from_context(context)
         look = True
-        if self._overrides("find_pod"):
+        if self._overrides("find_pod") and op.durable:
             namespace = str((request.get("metadata") or {}).get("namespace") or "default")
-            found = self.find_pod(namespace, context) if op.durable else None
+            found = self.find_pod(namespace, context)
             if found is not None:
                 found_dict = pod_as_dict(found)
                 if not st.is_finished(found_dict) and not found_dict["metadata"].get("deletionTimestamp"):
@@ -400,7 +400,7 @@ class PodManager:
             try:
                 for event in self.hook.watch_pods(
                     namespace,
-                    resource_version=str(listed.resource_version),
+                    resource_version=str(listed.resource_version or "0"),
                     field_selector=selector,
                     timeout_seconds=int(min(left or 300, 300)) or 1,
                 ):

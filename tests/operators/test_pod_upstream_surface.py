@@ -6,6 +6,8 @@ both modes; assertions on the task state, the task log, XComs and the pods left.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.operators.kpo import dag_source, task_pods
@@ -111,7 +113,9 @@ def policy():
 
 
 def lines(log: str, prefix: str) -> list[str]:
-    return [line.split(prefix, 1)[1].strip() for line in log.splitlines() if prefix in line]
+    """What was logged after ``prefix``, without the logger's ``[name] loc=...`` suffix."""
+    found = [line.split(prefix, 1)[1] for line in log.splitlines() if prefix in line]
+    return [re.sub(r"\s+\[[\w.]+\]\s+loc=\S+\s*$", "", text).strip() for text in found]
 
 
 def test_upstream_subclass_callbacks_and_policy_work_unchanged(
@@ -182,7 +186,7 @@ def test_a_kept_pod_is_labelled_checked_and_never_adopted_by_the_next_try(
     assert all(p["metadata"]["labels"]["already_checked"] == "True" for p in pods)
 
 
-def test_api_errors_are_caught_as_api_exception(local_cluster_connection, run_dag):
+def test_api_errors_are_caught_as_api_exception(local_cluster_connection, run_dag, mode):
     extra = """
 from kubernetes.client.exceptions import ApiException
 
