@@ -117,8 +117,8 @@ class KubernetesApiError(K8sPodError):
     ``ApiException`` has them. ``str()`` is this provider's message.
     """
 
-    #: The name of the ``kubernetes.client.exceptions`` class this error also is.
-    _kubernetes_class = "ApiException"
+    #: The name of the ``kubernetes.client.exceptions`` class this error also is (None: none).
+    _kubernetes_class: str | None = "ApiException"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> KubernetesApiError:
         error: KubernetesApiError = super().__new__(_with_api_exception(cls), *args)
@@ -163,7 +163,7 @@ _COMPAT_CLASSES: dict[type[KubernetesApiError], type[KubernetesApiError]] = {}
 
 def _with_api_exception(cls: type[KubernetesApiError]) -> type[KubernetesApiError]:
     """``cls`` with ``kubernetes``' exception class as a second base (made once per class)."""
-    if cls.__dict__.get("_k8spod_compat"):
+    if cls.__dict__.get("_k8spod_compat") or cls._kubernetes_class is None:
         return cls
     made = _COMPAT_CLASSES.get(cls)
     if made is not None:
@@ -223,7 +223,12 @@ class AlreadyExistsError(ConflictError):
 
 
 class ExpiredError(KubernetesApiError):
-    """410: a watch or list resourceVersion is too old; relist and watch again."""
+    """410: a watch or list resourceVersion is too old; relist and watch again.
+
+    The hooks' signal to relist, handled inside this provider: not an ``ApiException`` (so that a watch
+    on the triggerer never loads the ``kubernetes`` library just to say so)."""
+
+    _kubernetes_class = None
 
 
 class InvalidError(KubernetesApiError):

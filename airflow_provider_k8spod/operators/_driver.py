@@ -151,7 +151,7 @@ class CallbackObserver:
         self.callbacks = list(callbacks)
         self.dispatch = dispatch
         self.created = created
-        #: Told each state the lifecycle reports (as a ``V1Pod``; True for the pod as created or adopted):
+        #: Told each state the lifecycle reports (the pod's JSON; True for the pod as created or adopted):
         #: the operator keeps it as upstream's ``pod`` / ``remote_pod``.
         self.seen = seen
         self._model_cache: tuple[str, Any] | None = None
@@ -170,7 +170,7 @@ class CallbackObserver:
 
     def _seen(self, pod: Mapping[str, Any] | None, created: bool = False) -> None:
         if self.seen is not None and pod:
-            self.seen(self._model(pod), created)
+            self.seen(pod, created)
 
     def pod_created(self, pod: Mapping[str, Any], *, adopted: bool) -> None:
         meta = pod.get("metadata") or {}

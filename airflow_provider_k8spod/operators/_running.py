@@ -37,7 +37,12 @@ from airflow_provider_k8spod.operators._driver import (
     call_callbacks,
     run_on_loop_thread,
 )
-from airflow_provider_k8spod.operators._upstream import _CLEANUP_METHODS, _CREATE_METHODS, pod_as_dict
+from airflow_provider_k8spod.operators._upstream import (
+    _CLEANUP_METHODS,
+    _CREATE_METHODS,
+    ObservedPod,
+    pod_as_dict,
+)
 from airflow_provider_k8spod.pod import status as pod_status
 from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.identity import TaskIdentity
@@ -132,11 +137,11 @@ class PodRunning:
         def dispatch(method: str, kwargs: dict[str, Any]) -> None:
             runner.post(lambda: self._callback(method, context, **kwargs))
 
-        def seen(pod: Any, created: bool) -> None:
+        def seen(pod: Mapping[str, Any], created: bool) -> None:
             # Upstream's attributes: the pod as created or adopted, and the last state read.
             if created:
-                op.pod = pod
-            op.remote_pod = pod
+                op.pod = ObservedPod(pod)
+            op.remote_pod = ObservedPod(pod)
 
         lifecycle = self._lifecycle = PodLifecycle(
             AsyncKubernetesHook(op.kubernetes_conn_id, cluster_access=access),
@@ -182,7 +187,7 @@ class PodRunning:
             self._delete_if_left(lifecycle)
             raise
         if result.pod:
-            op.remote_pod = to_model(dict(result.pod), "V1Pod")
+            op.remote_pod = ObservedPod(result.pod)
         if own_cleanup:
             self._subclass_cleanup(lifecycle, result, context)
         return self._finish(result, context, cleanup_problem=lifecycle.cleanup_problem)
@@ -284,11 +289,11 @@ class PodRunning:
         self._pod_ref = (handle.name, handle.namespace)
         result = LifecycleResult.from_dict(event["result"]) if event.get("result") else None
         # Upstream's attributes, as execute set them: the pod's last state is the trigger's (no extra read).
-        last = to_model(dict(result.pod), "V1Pod") if result is not None and result.pod else None
+        last = ObservedPod(result.pod) if result is not None and result.pod else None
         op.pod = op.remote_pod = last
         self._rebuild_request(context)
         if self.callbacks:
-            self._callback("on_operator_resuming", context, pod=last, event=dict(event))
+            self._callback("on_operator_resuming", context, pod=op.pod, event=dict(event))
         access = self.cluster_access()
         runner = LifecycleThread()
         lifecycle = self._new_lifecycle(access, context, runner)

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 else:
     _Base = object
 
-__all__ = ["EMPTY_XCOM_RESULT", "PodManager", "UpstreamSurface", "pod_as_dict"]
+__all__ = ["EMPTY_XCOM_RESULT", "ObservedPod", "PodManager", "UpstreamSurface", "pod_as_dict"]
 
 #: What upstream's ``extract_xcom`` returns when the main container wrote no result.
 EMPTY_XCOM_RESULT = "__airflow_xcom_result_empty__"
@@ -70,16 +70,35 @@ def _name(pod: Any) -> tuple[str, str]:
     return str(meta.get("name")), str(meta.get("namespace") or "default")
 
 
+class ObservedPod(dict[str, Any]):
+    """A pod's JSON as the lifecycle reported it: made a ``V1Pod`` only when user code reads it (most
+    tasks never do, and the conversion imports ``kubernetes``)."""
+
+
+def _pod_attribute(slot: str, doc: str) -> Any:
+    def get(self: Any) -> Any:
+        value = self.__dict__.get(slot)
+        if isinstance(value, ObservedPod):
+            value = self.__dict__[slot] = to_model(dict(value), "V1Pod")
+        return value
+
+    def set_(self: Any, value: Any) -> None:
+        self.__dict__[slot] = value
+
+    return property(get, set_, doc=doc)
+
+
 class UpstreamSurface(_Base):
-    """``hook``, ``pod_manager``, ``find_pod``, ``get_or_create_pod``, ``cleanup``,
-    ``patch_already_checked`` and ``process_pod_deletion`` (a mixin of the operator)."""
+    """``pod``, ``remote_pod``, ``hook``, ``pod_manager``, ``find_pod``, ``get_or_create_pod``,
+    ``cleanup``, ``patch_already_checked`` and ``process_pod_deletion`` (a mixin of the operator)."""
 
     POD_CHECKED_KEY: str
-    pod: Any
     pod_request_obj: Any
-    remote_pod: Any
     _killed: bool
     _adopted: bool
+
+    pod = _pod_attribute("_k8spod_pod", "The pod created or adopted, a ``V1Pod`` (None before it exists).")
+    remote_pod = _pod_attribute("_k8spod_remote_pod", "The pod's last state read, a ``V1Pod``.")
 
     # --- what a subclass overrides --------------------------------------------------------------------------
 

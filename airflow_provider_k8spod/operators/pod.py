@@ -323,8 +323,8 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         self._killed = False
         # Upstream's attributes, set while the task runs (see docs/migrating-surface.md).
         self.pod_request_obj: Any = None
-        self.pod: Any = None
-        self.remote_pod: Any = None
+        self.pod = None
+        self.remote_pod = None
         self._adopted = False
 
     # -----------------------------------------------------------------------------------------------------
