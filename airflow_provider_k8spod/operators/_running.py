@@ -40,6 +40,7 @@ from airflow_provider_k8spod.operators._driver import (
 from airflow_provider_k8spod.operators._upstream import (
     _CLEANUP_METHODS,
     _CREATE_METHODS,
+    Later,
     ObservedPod,
     pod_as_dict,
 )
@@ -47,7 +48,6 @@ from airflow_provider_k8spod.pod import status as pod_status
 from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodHandle, PodLifecycle
-from airflow_provider_k8spod.pod.normalize import to_model
 from airflow_provider_k8spod.pod.spec import pod_to_yaml
 from airflow_provider_k8spod.pod.validation import validate_pod
 from airflow_provider_k8spod.pod.xcom import NO_RESULT
@@ -201,7 +201,7 @@ class PodRunning:
         if op.pod_request_obj is None:
             if type(op).build_pod_request_obj is PodBuilding.build_pod_request_obj:
                 request: dict[str, Any] = op.build_pod_manifest(context, default_namespace=access.namespace)
-                op.pod_request_obj = to_model(request, "V1Pod")
+                op.pod_request_obj = ObservedPod(request)  # a V1Pod when read
                 return request
             op.pod_request_obj = op.build_pod_request_obj(context)
         request = pod_as_dict(op.pod_request_obj, "pod_request_obj")
@@ -259,15 +259,11 @@ class PodRunning:
         raise AssertionError("defer() returned")  # pragma: no cover
 
     def _rebuild_request(self, context: Context) -> None:
-        """Set ``pod_request_obj`` on re-entry: the request of this try, as execute built it (names are
-        deterministic per try). A failure only leaves it None: the pod has run already."""
+        """On re-entry, ``pod_request_obj`` is the request of this try as execute built it (names are
+        deterministic per try), built again when first read (a failure then leaves it None)."""
         op: Any = self
-        if op.pod_request_obj is not None:
-            return
-        try:
-            self._pod_request(context, self.cluster_access())
-        except Exception as exc:
-            self.log.warning("pod_request_obj is not set on re-entry: building the pod failed: %s", exc)
+        if "_k8spod_pod_request_obj" not in vars(self) or vars(self)["_k8spod_pod_request_obj"] is None:
+            op.pod_request_obj = Later(lambda: self._pod_request(context, self.cluster_access()))
 
     def _deadline(self, context: Context) -> float | None:
         """When ``execution_timeout`` ends, as ``time.time()`` seconds (the trigger enforces it)."""

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 else:
     _Base = object
 
-__all__ = ["EMPTY_XCOM_RESULT", "ObservedPod", "PodManager", "UpstreamSurface", "pod_as_dict"]
+__all__ = ["EMPTY_XCOM_RESULT", "Later", "ObservedPod", "PodManager", "UpstreamSurface", "pod_as_dict"]
 
 #: What upstream's ``extract_xcom`` returns when the main container wrote no result.
 EMPTY_XCOM_RESULT = "__airflow_xcom_result_empty__"
@@ -75,9 +75,23 @@ class ObservedPod(dict[str, Any]):
     tasks never do, and the conversion imports ``kubernetes``)."""
 
 
+class Later:
+    """A value made when first read: ``make()`` sets the attribute (``pod_request_obj`` on re-entry)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
 def _pod_attribute(slot: str, doc: str) -> Any:
     def get(self: Any) -> Any:
         value = self.__dict__.get(slot)
+        if isinstance(value, Later):
+            self.__dict__[slot] = None
+            try:
+                value.make()
+            except Exception as exc:
+                self.log.warning("%s is not available: %s", slot.removeprefix("_k8spod_"), exc)
+            value = self.__dict__.get(slot)
         if isinstance(value, ObservedPod):
             value = self.__dict__[slot] = to_model(dict(value), "V1Pod")
         return value
@@ -93,10 +107,13 @@ class UpstreamSurface(_Base):
     ``cleanup``, ``patch_already_checked`` and ``process_pod_deletion`` (a mixin of the operator)."""
 
     POD_CHECKED_KEY: str
-    pod_request_obj: Any
     _killed: bool
     _adopted: bool
 
+    pod_request_obj = _pod_attribute(
+        "_k8spod_pod_request_obj",
+        "The pod requested, a ``V1Pod`` (set it before ``execute`` to create another).",
+    )
     pod = _pod_attribute("_k8spod_pod", "The pod created or adopted, a ``V1Pod`` (None before it exists).")
     remote_pod = _pod_attribute("_k8spod_remote_pod", "The pod's last state read, a ``V1Pod``.")
 

@@ -322,7 +322,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         self._lifecycle: PodLifecycle | None = None
         self._killed = False
         # Upstream's attributes, set while the task runs (see docs/migrating-surface.md).
-        self.pod_request_obj: Any = None
+        self.pod_request_obj = None
         self.pod = None
         self.remote_pod = None
         self._adopted = False

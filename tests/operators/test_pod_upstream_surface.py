@@ -247,3 +247,27 @@ def test_what_pod_manager_does_not_provide_says_why():
         manager.fetch_requested_container_logs(pod=None, containers=True)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_method'"):
         manager.no_such_method()
+
+
+def test_pod_manager_adapter_against_the_cluster(local_cluster_connection):
+    from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
+
+    op = KubernetesPodOperator(
+        task_id="by_hand",
+        image="busybox:1.36",
+        cmds=["sh", "-c", "echo hello; echo '[1, 2]' > /airflow/xcom/return.json"],
+        do_xcom_push=True,
+    )
+    manager = op.pod_manager
+    pod = manager.create_pod(op.build_pod_request_obj())
+    assert pod.metadata.uid
+    manager.await_container_completion(pod, "base")
+    assert manager.container_is_terminated(pod, "base")
+    assert b"".join(manager.read_pod_logs(pod, "base", follow=False)) == b"hello\n"
+    manager.await_xcom_sidecar_container_start(pod)
+    assert manager.extract_xcom(pod).strip() == "[1, 2]"
+    assert manager.await_pod_completion(pod).status.phase == "Succeeded"  # the sidecar was stopped
+    assert any(e.reason == "Started" for e in manager.read_pod_events(pod).items)
+    manager.delete_pod(pod)
+    manager.delete_pod(pod)  # already gone is fine
+    local_cluster_connection.wait_for_pod("default", pod.metadata.name, gone=True, timeout=30)
