@@ -426,7 +426,8 @@ class PodManager:
         while True:
             listed = self.hook.list_pods(namespace, field_selector=selector)
             if not listed:
-                self.hook.get_pod(name, namespace)  # raises the API's 404
+                self.hook.get_pod(name, namespace)  # raises the API's 404 (or the pod has just appeared)
+                continue
             current = listed[0]
             if predicate(current):
                 return current

@@ -271,3 +271,18 @@ def test_pod_manager_adapter_against_the_cluster(local_cluster_connection):
     manager.delete_pod(pod)
     manager.delete_pod(pod)  # already gone is fine
     local_cluster_connection.wait_for_pod("default", pod.metadata.name, gone=True, timeout=30)
+
+
+def test_api_errors_pickle_and_keep_both_natures():
+    import pickle
+
+    from kubernetes.client.exceptions import ApiException, NotFoundException
+
+    from airflow_provider_k8spod.exceptions import KubernetesApiError, NotFoundError
+
+    error = NotFoundError('get pod "p" in namespace "ns": 404 NotFound', status=404, reason="NotFound", body="{}")
+    again = pickle.loads(pickle.dumps(error))
+    assert isinstance(again, NotFoundException) and isinstance(again, KubernetesApiError)
+    assert type(again) is type(error)
+    assert (str(again), again.status, again.reason, again.body) == (str(error), 404, "NotFound", "{}")
+    assert isinstance(KubernetesApiError("no answer"), ApiException)
