@@ -280,9 +280,12 @@ def test_api_errors_pickle_and_keep_both_natures():
 
     from airflow_provider_k8spod.exceptions import KubernetesApiError, NotFoundError
 
-    error = NotFoundError('get pod "p" in namespace "ns": 404 NotFound', status=404, reason="NotFound", body="{}")
+    error = NotFoundError(
+        'get pod "p" in namespace "ns": 404 NotFound', status=404, reason="NotFound", body="{}"
+    )
     again = pickle.loads(pickle.dumps(error))
-    assert isinstance(again, NotFoundException) and isinstance(again, KubernetesApiError)
+    assert isinstance(again, NotFoundException)
+    assert isinstance(again, KubernetesApiError)
     assert type(again) is type(error)
     assert (str(again), again.status, again.reason, again.body) == (str(error), 404, "NotFound", "{}")
     assert isinstance(KubernetesApiError("no answer"), ApiException)
