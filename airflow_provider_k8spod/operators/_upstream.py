@@ -376,7 +376,7 @@ class PodManager:
         self, pod: Any, timeout: int = 900, log_interval: int = 30
     ) -> None:
         """Wait until the XCom sidecar runs; raises :class:`XComResultError` if it ended or ``timeout``
-        seconds passed."""
+        seconds passed (``log_interval`` is unused: a watch tells when it starts)."""
 
         def settled(p: Mapping[str, Any]) -> bool:
             return st.container_state(p, XCOM_SIDECAR_NAME)[0] in ("running", "terminated")
