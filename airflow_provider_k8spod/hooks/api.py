@@ -340,11 +340,17 @@ def describe_connection(conn_id: str | None) -> str:
 
 
 def api_error(
-    request: ApiRequest, status: int, body: bytes | str | None, *, conn_id: str | None = None
+    request: ApiRequest,
+    status: int,
+    body: bytes | str | None,
+    *,
+    conn_id: str | None = None,
+    headers: Any = None,
 ) -> KubernetesApiError:
     """The exception for an unsuccessful response, worded from the API's own ``Status`` object.
 
-    ``conn_id`` is the Airflow connection the credentials came from, named by a 401.
+    ``conn_id`` is the Airflow connection the credentials came from, named by a 401. The error is a
+    ``kubernetes`` ``ApiException`` too: ``body`` (text) and ``headers`` are kept as it keeps them.
     """
     parsed: Any = None
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
@@ -381,7 +387,9 @@ def api_error(
         api_message=api_message or None,
         verb=request.verb,
         what=request.what,
-        body=parsed,
+        body=text or None,
+        headers=headers,
+        status_object=parsed if isinstance(parsed, dict) else None,
     )
 
 

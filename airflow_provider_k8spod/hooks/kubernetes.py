@@ -133,8 +133,10 @@ class _HookBase(BaseHook):
         """The connection the credentials came from (None: none, or a missing ``kubernetes_default``)."""
         return self._access.conn_id if self._access is not None else self.conn_id
 
-    def _api_error(self, request: ApiRequest, status: int, body: bytes | str | None) -> KubernetesApiError:
-        return api.api_error(request, status, body, conn_id=self._credentials_conn_id)
+    def _api_error(
+        self, request: ApiRequest, status: int, body: bytes | str | None, headers: Any = None
+    ) -> KubernetesApiError:
+        return api.api_error(request, status, body, conn_id=self._credentials_conn_id, headers=headers)
 
     def _connection_error(self, request: ApiRequest, exc: BaseException) -> KubernetesApiError:
         return api.connection_error(request, exc, conn_id=self._credentials_conn_id)
@@ -217,7 +219,7 @@ class KubernetesHook(_HookBase):
                 return response
             body = response.read()
             response.release_conn()
-            error = self._api_error(request, response.status, body)
+            error = self._api_error(request, response.status, body, response.headers)
             if not _retryable(error):
                 raise error
             time.sleep(retrying.wait_or_raise(error, parse_retry_after(response.headers.get("Retry-After"))))
@@ -477,6 +479,7 @@ class AsyncKubernetesHook(_HookBase):
 
     async def _open(self, request: ApiRequest) -> Any:
         import aiohttp
+        import multidict
 
         client = await self.get_api_client()
         session = client.rest_client.pool_manager
@@ -508,7 +511,7 @@ class AsyncKubernetesHook(_HookBase):
                 return response
             body = await response.read()
             response.release()
-            error = self._api_error(request, response.status, body)
+            error = self._api_error(request, response.status, body, multidict.CIMultiDict(response.headers))
             if not _retryable(error):
                 raise error
             await asyncio.sleep(

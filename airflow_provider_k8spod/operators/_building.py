@@ -146,8 +146,13 @@ class PodBuilding(_Base):
         return getattr(self, name) if self._was_passed(name) else None
 
     def build_pod_request_obj(self, context: Context | Mapping[str, Any] | None = None) -> Any:
-        """The pod for ``context`` as a ``kubernetes.client.V1Pod`` (upstream-compatible name)."""
-        return to_model(self.build_pod_manifest(context), "V1Pod")
+        """The pod for ``context`` as a ``kubernetes.client.V1Pod`` (upstream-compatible name).
+
+        While the task runs, the namespace defaults as in ``execute`` (the connection's, else its kubeconfig
+        context's); a subclass may override this method: ``execute`` then creates the pod it returns."""
+        access = getattr(self, "_access", None)
+        namespace = access.namespace if access is not None else None
+        return to_model(self.build_pod_manifest(context, default_namespace=namespace), "V1Pod")
 
     def pod_yaml(self, context: Context | Mapping[str, Any] | None = None) -> str:
         """The pod for ``context`` as YAML, fit for showing: secrets masked (see :meth:`dry_run`)."""

@@ -146,10 +146,14 @@ class CallbackObserver:
         callbacks: Iterable[Any],
         dispatch: Callable[[str, dict[str, Any]], None],
         created: Callable[[str, str], None] | None = None,
+        seen: Callable[[Any, bool], None] | None = None,
     ) -> None:
         self.callbacks = list(callbacks)
         self.dispatch = dispatch
         self.created = created
+        #: Told each state the lifecycle reports (the pod's JSON; True for the pod as created or adopted):
+        #: the operator keeps it as upstream's ``pod`` / ``remote_pod``.
+        self.seen = seen
         self._model_cache: tuple[str, Any] | None = None
 
     def _model(self, pod: Mapping[str, Any] | None) -> Any:
@@ -164,16 +168,23 @@ class CallbackObserver:
         if self.callbacks:
             self.dispatch(method, {"pod": self._model(pod), **kwargs})
 
+    def _seen(self, pod: Mapping[str, Any] | None, created: bool = False) -> None:
+        if self.seen is not None and pod:
+            self.seen(pod, created)
+
     def pod_created(self, pod: Mapping[str, Any], *, adopted: bool) -> None:
         meta = pod.get("metadata") or {}
+        self._seen(pod, True)
         if self.created is not None:
             self.created(str(meta["name"]), str(meta.get("namespace") or "default"))
         self._callback("on_pod_creation", pod)
 
     def pod_started(self, pod: Mapping[str, Any]) -> None:
+        self._seen(pod)
         self._callback("on_pod_starting", pod)
 
     def pod_completed(self, pod: Mapping[str, Any]) -> None:
+        self._seen(pod)
         self._callback("on_pod_completion", pod)
         self._callback("on_pod_teardown", pod)
 

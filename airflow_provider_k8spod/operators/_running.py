@@ -19,23 +19,37 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_k8spod.callbacks import ExecutionMode
-from airflow_provider_k8spod.exceptions import K8sPodError, PodCleanupError, PodFailedError, PodStartupError
+from airflow_provider_k8spod.exceptions import (
+    K8sPodError,
+    PodCleanupError,
+    PodFailedError,
+    PodStartupError,
+    PodStartupTimeoutError,
+)
 from airflow_provider_k8spod.hooks.access import ClusterAccess, resolve_cluster_access
 from airflow_provider_k8spod.hooks.connection import load_connection_settings
 from airflow_provider_k8spod.operators._airflow import redact
 from airflow_provider_k8spod.operators._arguments import names_or_all
+from airflow_provider_k8spod.operators._building import PodBuilding
 from airflow_provider_k8spod.operators._driver import (
     CallbackObserver,
     LifecycleThread,
     call_callbacks,
     run_on_loop_thread,
 )
+from airflow_provider_k8spod.operators._upstream import (
+    _CLEANUP_METHODS,
+    _CREATE_METHODS,
+    Later,
+    ObservedPod,
+    pod_as_dict,
+)
 from airflow_provider_k8spod.pod import status as pod_status
 from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodHandle, PodLifecycle
-from airflow_provider_k8spod.pod.normalize import to_model
 from airflow_provider_k8spod.pod.spec import pod_to_yaml
+from airflow_provider_k8spod.pod.validation import validate_pod
 from airflow_provider_k8spod.pod.xcom import NO_RESULT
 
 if TYPE_CHECKING:
@@ -123,11 +137,17 @@ class PodRunning:
         def dispatch(method: str, kwargs: dict[str, Any]) -> None:
             runner.post(lambda: self._callback(method, context, **kwargs))
 
+        def seen(pod: Mapping[str, Any], created: bool) -> None:
+            # Upstream's attributes: the pod as created or adopted, and the last state read.
+            if created:
+                op.pod = ObservedPod(pod)
+            op.remote_pod = ObservedPod(pod)
+
         lifecycle = self._lifecycle = PodLifecycle(
             AsyncKubernetesHook(op.kubernetes_conn_id, cluster_access=access),
             self.lifecycle_settings(),
             log=self.log,
-            observer=CallbackObserver(self.callbacks, dispatch, created),
+            observer=CallbackObserver(self.callbacks, dispatch, created, seen),
             log_formatter=op.log_formatter,
         )
         return lifecycle
@@ -137,18 +157,28 @@ class PodRunning:
     def execute(self, context: Context) -> Any:
         op: Any = self
         access = self.cluster_access()
-        request = op.build_pod_manifest(context, default_namespace=access.namespace)
+        request = self._pod_request(context, access)
         if self.callbacks:
-            self._callback("on_pod_manifest_created", context, pod_request=to_model(request, "V1Pod"))
+            self._callback("on_pod_manifest_created", context, pod_request=op.pod_request_obj)
         identity = TaskIdentity.from_context(context)
         runner = LifecycleThread()
         lifecycle = self._new_lifecycle(access, context, runner)
+        # A subclass overriding upstream's get_or_create_pod/find_pod, or its cleanup methods, is called
+        # where upstream calls them; the lifecycle follows the pod it returns.
+        own_cleanup = op._overrides(*_CLEANUP_METHODS)
+        existing = None
         try:
+            if op._overrides(*_CREATE_METHODS):
+                op._adopted = False
+                op.pod = op.get_or_create_pod(op.pod_request_obj, context)
+                existing = (pod_as_dict(op.pod, "get_or_create_pod result"), op._adopted)
             if op.deferrable:
-                handle, _ = run_on_loop_thread(lifecycle.start(request, identity), runner)
+                handle, _ = run_on_loop_thread(lifecycle.start(request, identity, existing=existing), runner)
                 lifecycle.cleaned_up = True  # from here on, the trigger and trigger_reentry own the pod
                 self._defer(handle, access, context)
-            result = run_on_loop_thread(lifecycle.run(request, identity), runner)
+            result = run_on_loop_thread(
+                lifecycle.run(request, identity, existing=existing, clean_up=not own_cleanup), runner
+            )
         except TaskDeferred:
             raise
         except BaseException:
@@ -156,7 +186,38 @@ class PodRunning:
             # have run; make sure the pod does not outlive the task. Never replaces the original error.
             self._delete_if_left(lifecycle)
             raise
+        if result.pod:
+            op.remote_pod = ObservedPod(result.pod)
+        if own_cleanup:
+            self._subclass_cleanup(lifecycle, result, context)
         return self._finish(result, context, cleanup_problem=lifecycle.cleanup_problem)
+
+    def _pod_request(self, context: Context, access: ClusterAccess) -> dict[str, Any]:
+        """Set upstream's ``pod_request_obj`` (unless already set) and return it as the manifest to create.
+
+        ``build_pod_request_obj`` is called when a subclass overrides it; otherwise the pod is built
+        directly (the same pod, without a round trip through the model)."""
+        op: Any = self
+        if op.pod_request_obj is None:
+            if type(op).build_pod_request_obj is PodBuilding.build_pod_request_obj:
+                request: dict[str, Any] = op.build_pod_manifest(context, default_namespace=access.namespace)
+                op.pod_request_obj = ObservedPod(request)  # a V1Pod when read
+                return request
+            op.pod_request_obj = op.build_pod_request_obj(context)
+        request = pod_as_dict(op.pod_request_obj, "pod_request_obj")
+        validate_pod(request)
+        return request
+
+    def _subclass_cleanup(self, lifecycle: PodLifecycle, result: LifecycleResult, context: Context) -> None:
+        """Clean up through a subclass's ``cleanup`` (upstream's hook for it); what it raises fails the task
+        as upstream's would. ``on_pod_cleanup`` callbacks run after it."""
+        op: Any = self
+        lifecycle.cleaned_up = True
+        try:
+            op._call_cleanup(None if result.xcom is NO_RESULT else result.xcom, context)
+        finally:
+            if self.callbacks:
+                self._callback("on_pod_cleanup", context, pod=op.remote_pod)
 
     def _defer(self, handle: PodHandle, access: ClusterAccess, context: Context) -> NoReturn:
         from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
@@ -197,6 +258,13 @@ class PodRunning:
         op.defer(trigger=trigger, method_name="trigger_reentry")
         raise AssertionError("defer() returned")  # pragma: no cover
 
+    def _rebuild_request(self, context: Context) -> None:
+        """On re-entry, ``pod_request_obj`` is the request of this try as execute built it (names are
+        deterministic per try), built again when first read (a failure then leaves it None)."""
+        op: Any = self
+        if "_k8spod_pod_request_obj" not in vars(self) or vars(self)["_k8spod_pod_request_obj"] is None:
+            op.pod_request_obj = Later(lambda: self._pod_request(context, self.cluster_access()))
+
     def _deadline(self, context: Context) -> float | None:
         """When ``execution_timeout`` ends, as ``time.time()`` seconds (the trigger enforces it)."""
         op: Any = self
@@ -212,15 +280,21 @@ class PodRunning:
     def trigger_reentry(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume after the trigger's event: clean up as ``on_finish_action`` says, then decide the task as
         the synchronous path does. Upstream's name, so subclasses that override it keep working."""
+        op: Any = self
         handle = PodHandle.from_dict(event["handle"])
         self._pod_ref = (handle.name, handle.namespace)
+        result = LifecycleResult.from_dict(event["result"]) if event.get("result") else None
+        # Upstream's attributes, as execute set them: the pod's last state is the trigger's (no extra read).
+        last = ObservedPod(result.pod) if result is not None and result.pod else None
+        op.pod = op.remote_pod = last
+        self._rebuild_request(context)
         if self.callbacks:
-            self._callback("on_operator_resuming", context, pod=None, event=dict(event))
+            self._callback("on_operator_resuming", context, pod=op.pod, event=dict(event))
         access = self.cluster_access()
         runner = LifecycleThread()
         lifecycle = self._new_lifecycle(access, context, runner)
         lifecycle.attach(handle)
-        result = LifecycleResult.from_dict(event["result"]) if event.get("result") else None
+        own_cleanup = result is not None and op._overrides(*_CLEANUP_METHODS)
 
         async def finish() -> LifecycleResult | None:
             if result is not None and event.get("xcom_pending"):
@@ -229,10 +303,13 @@ class PodRunning:
                     result.xcom = await lifecycle.read_xcom()
                 except K8sPodError as exc:
                     result.xcom_error = exc
-            await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
+            if not own_cleanup:
+                await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
             return result
 
         run_on_loop_thread(finish(), runner)
+        if own_cleanup and result is not None:
+            self._subclass_cleanup(lifecycle, result, context)
         problem = lifecycle.cleanup_problem
         also = f"\nAlso, {problem}" if problem else ""
         if event.get("status") == "error" or result is None:
@@ -291,7 +368,8 @@ class PodRunning:
         if (op.log_events_on_failure or op.log_pod_spec_on_failure) and result.pod:
             self.log.info("Pod %s's final state:\n%s", name, pod_to_yaml(redact(dict(result.pod))))
         if not result.started:
-            raise PodStartupError(
+            timed_out = verdict.startup_reason in ("ScheduleTimeout", "StartupTimeout")
+            raise (PodStartupTimeoutError if timed_out else PodStartupError)(
                 f"Pod {name} did not start: {verdict.startup_reason}: "
                 f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}{also}",
                 reason=verdict.startup_reason,
@@ -322,11 +400,7 @@ class PodRunning:
             return False
         name, namespace = self._pod_ref
         try:
-            from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
-
-            deleted = KubernetesHook(op.kubernetes_conn_id, cluster_access=self.cluster_access()).delete_pod(
-                name, namespace, grace_period_seconds=op.termination_grace_period
-            )
+            deleted = op.hook.delete_pod(name, namespace, grace_period_seconds=op.termination_grace_period)
             if deleted is not None:
                 self.log.info("%s", done.format(f"{namespace}/{name}"))
             return True
@@ -359,10 +433,8 @@ class PodRunning:
     @functools.cached_property
     def client(self) -> Any:
         """A ``kubernetes.client.CoreV1Api`` for this task's cluster (what callbacks receive)."""
-        from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
-
         op: Any = self
-        api = KubernetesHook(op.kubernetes_conn_id, cluster_access=self.cluster_access()).core_v1_client
+        api = op.hook.core_v1_client
         for callback in self.callbacks:
             callback.on_sync_client_creation(client=api, operator=self)
         return api

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_k8spod.exceptions import PodSpecError
+from airflow_provider_k8spod.exceptions import (
+    FoundMoreThanOnePodFailure,
+    PodCredentialsExpiredFailure,
+    PodLaunchFailedException,
+    PodNotFoundException,
+    PodReattachFailure,
+    PodSpecError,
+)
 from airflow_provider_k8spod.hooks.access import ClusterAccess
 from airflow_provider_k8spod.operators._airflow import (
     default_deferrable,
@@ -30,6 +37,7 @@ from airflow_provider_k8spod.operators._airflow import (
 from airflow_provider_k8spod.operators._arguments import record_passed_arguments, warn_without_effect
 from airflow_provider_k8spod.operators._building import PodBuilding
 from airflow_provider_k8spod.operators._running import PodRunning
+from airflow_provider_k8spod.operators._upstream import UpstreamSurface
 from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
 from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
 from airflow_provider_k8spod.pod.spec import (
@@ -40,7 +48,15 @@ from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE
 if TYPE_CHECKING:
     pass
 
-__all__ = ["KubernetesPodOperator"]
+# Upstream's operator module defines or imports these; code that imports them from there keeps working.
+__all__ = [
+    "FoundMoreThanOnePodFailure",
+    "KubernetesPodOperator",
+    "PodCredentialsExpiredFailure",
+    "PodLaunchFailedException",
+    "PodNotFoundException",
+    "PodReattachFailure",
+]
 
 #: Where a pod's service account namespace is mounted when Airflow itself runs in a pod.
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -49,7 +65,7 @@ _ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod",
 _ON_KILL_ACTIONS = ("delete_pod", "keep_pod")
 
 
-class KubernetesPodOperator(PodRunning, PodBuilding, BaseOperator):
+class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperator):
     """Run a task in a Kubernetes pod; a drop-in for upstream ``cncf-kubernetes``' operator.
 
     Every argument of upstream's operator is accepted with the same name and default. The pod is built
@@ -305,6 +321,11 @@ class KubernetesPodOperator(PodRunning, PodBuilding, BaseOperator):
         self._pod_ref: tuple[str, str] | None = None
         self._lifecycle: PodLifecycle | None = None
         self._killed = False
+        # Upstream's attributes, set while the task runs (see docs/migrating-surface.md).
+        self.pod_request_obj = None
+        self.pod = None
+        self.remote_pod = None
+        self._adopted = False
 
     # -----------------------------------------------------------------------------------------------------
 

@@ -80,7 +80,12 @@ __all__ = [
     "PodLifecycle",
     "PodWatcher",
     "cleanup_action",
+    "newest_first",
+    "task_pods_selector",
 ]
+
+#: Upstream's label on a pod whose outcome a task already took: such a pod is never adopted again.
+CHECKED_LABEL = "already_checked"
 
 #: Where a follower that stops (a triggerer shutting down) leaves the log cursors for the next one.
 LOG_CURSOR_ANNOTATION = f"{ANNOTATION_PREFIX}log-cursor"
@@ -283,6 +288,22 @@ def cleanup_action(
     if on_finish_action == "delete_active_pod":
         return not pod_finished
     return False
+
+
+def task_pods_selector(identity: TaskIdentity, *, exclude_checked: bool = True) -> str:
+    """Label selector for the pods of this task instance (any try); without those already checked (kept
+    by ``on_finish_action`` at the end of a try) unless ``exclude_checked`` is False."""
+    selector = task_instance_selector(identity)
+    return f"{selector},{CHECKED_LABEL}!=True" if exclude_checked else selector
+
+
+def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pods of one task instance, the newest first: highest try, then latest creation (pure)."""
+    return sorted(
+        pods,
+        key=lambda p: (pod_try_number(p) or 0, (p.get("metadata") or {}).get("creationTimestamp") or ""),
+        reverse=True,
+    )
 
 
 class PodWatcher:
@@ -594,25 +615,22 @@ class PodLifecycle:
     # -- create or adopt ---------------------------------------------------------------------------------
 
     async def create_or_adopt(
-        self, request: Mapping[str, Any], identity: TaskIdentity | None
+        self, request: Mapping[str, Any], identity: TaskIdentity | None, *, look: bool = True
     ) -> tuple[dict[str, Any], bool]:
-        """Adopt a still-running pod of this task instance, or create the pod. Returns (pod, adopted)."""
+        """Adopt a still-running pod of this task instance, or create the pod. Returns (pod, adopted).
+
+        ``look=False``: do not look for pods of earlier tries (the driver already did)."""
         meta = request.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
-        if identity is not None and identity.try_number > 1:
+        if look and identity is not None and identity.try_number > 1:
             # Only a later try can find a pod of an earlier one (a first try's pod has a name derived from
             # its identity, so running the same try again meets it as AlreadyExists below).
-            found = await self.hook.list_pods(namespace, label_selector=task_instance_selector(identity))
-            adoptable = [p for p in found if _is_live(p)]
-            adoptable.sort(
-                key=lambda p: (
-                    pod_try_number(p) or 0,
-                    (p.get("metadata") or {}).get("creationTimestamp") or "",
-                )
-            )
+            # Pods kept by an earlier try's on_finish_action are labelled already_checked: never adopted.
+            found = await self.hook.list_pods(namespace, label_selector=task_pods_selector(identity))
+            adoptable = newest_first([p for p in found if _is_live(p)])
             chosen = None
             if adoptable and self.settings.durable:
-                chosen = adoptable.pop()
+                chosen = adoptable.pop(0)
             for other in adoptable:
                 name = other["metadata"]["name"]
                 self.log.warning(
@@ -643,6 +661,13 @@ class PodLifecycle:
                     f"{_describe_identity(owner)}, not to this task; choose another 'name' or keep "
                     "random_name_suffix=True"
                 ) from None
+            if ((existing.get("metadata") or {}).get("labels") or {}).get(CHECKED_LABEL) == "True":
+                raise PodAdoptionError(
+                    f"pod {namespace}/{meta.get('name')} already exists and was kept by on_finish_action at "
+                    f"the end of an earlier run of this try (label {CHECKED_LABEL}=True), so it is not "
+                    f"adopted; delete it (kubectl delete pod -n {namespace} {meta.get('name')}) or clear the "
+                    "task to run a new try"
+                ) from None
             self.log.info(
                 "Pod %s already exists (a retried create, or the same try run again); adopting it",
                 meta.get("name"),
@@ -652,10 +677,20 @@ class PodLifecycle:
     # -- the whole run -----------------------------------------------------------------------------------
 
     async def start(
-        self, request: Mapping[str, Any], identity: TaskIdentity | None
+        self,
+        request: Mapping[str, Any],
+        identity: TaskIdentity | None,
+        *,
+        existing: tuple[Mapping[str, Any], bool] | None = None,
     ) -> tuple[PodHandle, dict[str, Any]]:
-        """Create the pod (or adopt one of an earlier try); returns its handle and the pod as created."""
-        pod, adopted = await self.create_or_adopt(request, identity)
+        """Create the pod (or adopt one of an earlier try); returns its handle and the pod as created.
+
+        ``existing``: (pod, adopted) when the pod was already created or found by the driver (an
+        operator subclass overriding ``get_or_create_pod``): it is followed from there."""
+        if existing is not None:
+            pod, adopted = dict(existing[0]), existing[1]
+        else:
+            pod, adopted = await self.create_or_adopt(request, identity)
         handle = PodHandle.of(pod, adopted=adopted)
         self.attach(handle)
         self._notify("pod_created", pod, adopted=adopted)
@@ -666,16 +701,29 @@ class PodLifecycle:
         self.handle = handle
         self.pod_name, self.namespace, self.main = handle.name, handle.namespace, handle.main
 
-    async def run(self, request: Mapping[str, Any], identity: TaskIdentity | None) -> LifecycleResult:
-        """Start, follow and clean up, in one go (the synchronous driver). Any interruption deletes the pod."""
-        handle, pod = await self.start(request, identity)
+    async def run(
+        self,
+        request: Mapping[str, Any],
+        identity: TaskIdentity | None,
+        *,
+        existing: tuple[Mapping[str, Any], bool] | None = None,
+        clean_up: bool = True,
+    ) -> LifecycleResult:
+        """Start, follow and clean up, in one go (the synchronous driver). Any interruption deletes the pod.
+
+        ``clean_up=False``: the driver cleans up itself once it has the result (an operator subclass
+        overriding upstream's ``cleanup``); an interruption still deletes the pod here."""
+        handle, pod = await self.start(request, identity, existing=existing)
+        # A pod given without a status (a request object) is read by the watch before anything is decided.
+        initial = pod if (pod.get("metadata") or {}).get("uid") else None
         result: LifecycleResult | None = None
         try:
-            result = await self.follow(handle, initial=pod)
+            result = await self.follow(handle, initial=initial)
             return result
         finally:
-            last = result.pod if result is not None else (self.watcher.pod if self.watcher else None)
-            await self.cleanup(last or pod, result.verdict if result is not None else None)
+            if result is None or clean_up:
+                last = result.pod if result is not None else (self.watcher.pod if self.watcher else None)
+                await self.cleanup(last or pod, result.verdict if result is not None else None)
 
     async def follow(
         self,
@@ -1328,10 +1376,22 @@ class PodLifecycle:
                     self.settings.on_finish_action,
                     f"; its containers {', '.join(running)} still run" if running else "",
                 )
+                await self.mark_checked()
         except Exception as exc:  # cleanup must never replace the task's outcome
             self.log.error("Cleaning up pod %s failed: %s", self.pod_name, exc)
         self._notify("pod_cleaned_up", pod, deleted=deleted)
         return self.cleanup_problem
+
+    async def mark_checked(self) -> bool:
+        """Label the pod ``already_checked=True`` (upstream's label for a pod whose outcome was taken), so
+        that no later try adopts it. A failure is a warning: the task's outcome stands."""
+        name, namespace = self._pod_ref()
+        try:
+            await self.hook.patch_pod_metadata(name, namespace, labels={CHECKED_LABEL: "True"})
+            return True
+        except (KubernetesApiError, OSError) as exc:
+            self.log.warning("Could not label kept pod %s %s=True: %s", name, CHECKED_LABEL, exc)
+            return False
 
     async def _delete(self, pod: Mapping[str, Any] | None, main_done: bool) -> str | None:
         """Delete the pod, retrying transient errors for ``cleanup_timeout`` seconds; None when deleted (or
