@@ -565,12 +565,48 @@ def build_pod(
     if not labels:
         metadata.pop("labels")
 
+    _upstream_empty_fields(spec, main)
+
     if xcom_sidecar is not None:
         pod = inject_xcom_sidecar(pod, main["name"], xcom_sidecar)
 
     _check_images(pod)
     validate_pod(pod, allow_templates=allow_templates)
     return _ordered(pod)
+
+
+#: Fields upstream's operator always sets, empty when nothing fills them: (spec fields, main container
+#: fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook`` that does
+#: ``pod.spec.containers[0].env.append(...)``. They mean the same as an absent field to Kubernetes.
+UPSTREAM_EMPTY_SPEC_FIELDS: dict[str, Any] = {
+    "affinity": {},
+    "hostNetwork": False,
+    "imagePullSecrets": [],
+    "initContainers": [],
+    "nodeSelector": {},
+    "securityContext": {},
+    "tolerations": [],
+    "volumes": [],
+}
+UPSTREAM_EMPTY_CONTAINER_FIELDS: dict[str, Any] = {
+    "args": [],
+    "command": [],
+    "env": [],
+    "envFrom": [],
+    "ports": [],
+    "volumeMounts": [],
+}
+
+
+def _upstream_empty_fields(spec: dict[str, Any], main: dict[str, Any]) -> None:
+    """Give the pod and its main container every field upstream always sets, empty where nothing set it.
+
+    Runs after every merge, so an empty field never overrides a manifest's value or an argument.
+    """
+    for fields, target in ((UPSTREAM_EMPTY_SPEC_FIELDS, spec), (UPSTREAM_EMPTY_CONTAINER_FIELDS, main)):
+        for field, empty in fields.items():
+            if target.get(field) is None:
+                target[field] = copy.copy(empty)
 
 
 def _check_images(pod: dict[str, Any]) -> None:
