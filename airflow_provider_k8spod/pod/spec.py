@@ -575,8 +575,8 @@ def build_pod(
     return _ordered(pod)
 
 
-#: Fields upstream's operator always sets, empty when nothing fills them: (spec fields, main container
-#: fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook`` that does
+#: Fields upstream's operator always sets, empty (or Kubernetes' default) when nothing fills them: (spec
+#: fields, main container fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook`` that does
 #: ``pod.spec.containers[0].env.append(...)``. They mean the same as an absent field to Kubernetes.
 UPSTREAM_EMPTY_SPEC_FIELDS: dict[str, Any] = {
     "affinity": {},
@@ -594,6 +594,7 @@ UPSTREAM_EMPTY_CONTAINER_FIELDS: dict[str, Any] = {
     "env": [],
     "envFrom": [],
     "ports": [],
+    "terminationMessagePolicy": "File",  # Kubernetes' default, which upstream always writes
     "volumeMounts": [],
 }
 
