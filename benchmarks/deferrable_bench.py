@@ -771,7 +771,7 @@ def _ensure_sleepers(cluster: Any, core: Any, count: int) -> float:
     """N Running sleeper pods named sleeper-0000.. in SCALE_NAMESPACE; returns seconds spent."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from airflow_provider_k8spod.pod.identity import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+    from airflow_provider_k8spod.pod.identity import MANAGED_BY_ANNOTATION, MANAGED_BY_VALUE
 
     began = time.monotonic()
     existing = {p["metadata"]["name"] for p in cluster.pods(SCALE_NAMESPACE)}
@@ -782,11 +782,12 @@ def _ensure_sleepers(cluster: Any, core: Any, count: int) -> float:
         core.create_namespaced_pod(
             SCALE_NAMESPACE,
             {
-                # Our operator's pods carry the managed-by label (so our shared namespace watch sees them);
-                # upstream's trigger does not look at labels.
+                # Our operator's pods carry upstream's marker label and our managed-by annotation (so our
+                # shared namespace watch sees them); upstream's trigger does not look at either.
                 "metadata": {
                     "name": name,
-                    "labels": {"app": "deferrable-bench", MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                    "labels": {"app": "deferrable-bench", "kubernetes_pod_operator": "True"},
+                    "annotations": {MANAGED_BY_ANNOTATION: MANAGED_BY_VALUE},
                 },
                 "spec": {
                     "restartPolicy": "Never",

@@ -186,9 +186,10 @@ def _metadata(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def is_managed(pod: Any) -> bool:
-    """Whether a pod (dict or ``V1Pod``) was made by this provider (its managed-by annotation)."""
-    _, annotations = _metadata(pod)
-    return annotations.get(MANAGED_BY_ANNOTATION) == MANAGED_BY_VALUE
+    """Whether a pod (dict or ``V1Pod``) was made by this provider: its managed-by annotation, or the
+    managed-by label earlier versions set (so their pods are still adopted and followed after an upgrade)."""
+    labels, annotations = _metadata(pod)
+    return MANAGED_BY_VALUE in (annotations.get(MANAGED_BY_ANNOTATION), labels.get(MANAGED_BY_ANNOTATION))
 
 
 def pod_try_number(pod: Any) -> int | None:

@@ -71,6 +71,9 @@ def test_handle_round_trip_and_of_pod():
     # Upstream's operator made a pod with the same labels: not ours, so followed on its own watch.
     pod["metadata"]["annotations"].pop("app.kubernetes.io/managed-by")
     assert not PodHandle.of(pod).managed
+    # A pod of an earlier version (the marker was a label then) is still ours after an upgrade.
+    pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "airflow-provider-k8spod"
+    assert PodHandle.of(pod).managed
 
 
 def _record() -> st.FailureRecord:
