@@ -324,6 +324,10 @@ def cases(k8s: Any, Secret: Any, workdir: Path) -> list[Case]:
     add("security_context_dict", {**image, "security_context": {"runAsNonRoot": True}})
     add("do_xcom_push", {**image, "do_xcom_push": True})
     add(
+        "do_xcom_push_sidecar_security_context",
+        {**image, "do_xcom_push": True, "xcom_sidecar_container_security_context": {"runAsUser": 1000}},
+    )
+    add(
         "do_xcom_push_with_mounts",
         {
             **image,

@@ -19,6 +19,9 @@ import pytest
 
 from tests.compat import compare, corpus, harness, upstream_env
 
+#: Creating the upstream virtualenv on a fresh machine (downloads) is part of the first test's setup.
+pytestmark = pytest.mark.timeout(900)
+
 HERE = Path(__file__).parent
 KUBECONFIG = """
 apiVersion: v1
