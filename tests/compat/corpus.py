@@ -11,6 +11,7 @@ A case is a dict:
 
 - ``id``: unique, stable.
 - ``kwargs``: operator keyword arguments (``task_id`` is ``"task"`` unless given).
+- ``expand``: when given, the task is ``partial(**kwargs).expand(**expand)``, built for the context's map index.
 - ``default_args``: the DAG's ``default_args``.
 - ``context``: overrides of the task instance (``dag_id``, ``task_id``, ``run_id``, ``map_index``,
   ``try_number``); the DAG id is ``dag_id`` (default ``"compat"``).
@@ -593,6 +594,31 @@ def cases(k8s: Any, Secret: Any, workdir: Path) -> list[Case]:
     add("mapped_index_0", {**image}, context={"map_index": 0})
     add("mapped_index_7", {**image, "arguments": ["{{ ti.map_index }}"]}, context={"map_index": 7})
     add("mapped_with_name", {**image, "name": "mapped"}, context={"map_index": 3})
+    add(
+        "expand_arguments",
+        {**image, "cmds": ["echo"]},
+        expand={"arguments": [["first"], ["second", "{{ ds }}"]]},
+        context={"map_index": 1},
+    )
+    add(
+        "expand_env_vars_and_labels",
+        {**image, "labels": {"team": "data"}},
+        expand={"env_vars": [{"A": "1"}, {"A": "2", "B": "3"}]},
+        context={"map_index": 0},
+    )
+    add(
+        "expand_with_default_args",
+        {"cmds": ["run"]},
+        expand={"image": ["a:1", "b:2", "c:3"]},
+        default_args={"namespace": "from-defaults", "node_selector": {"pool": "mapped"}},
+        context={"map_index": 2},
+    )
+    add(
+        "expand_name_and_template",
+        {"pod_template_dict": _template()},
+        expand={"name": ["one", "two"]},
+        context={"map_index": 1},
+    )
     add("retry_try_3", {**image}, context={"try_number": 3})
     add("scheduled_run_id", {**image}, context={"run_id": "scheduled__2024-01-01T00:00:00+00:00"})
     add("long_dag_id", {**image}, dag_id="d" * 70)

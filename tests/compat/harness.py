@@ -3,7 +3,8 @@
 Imported by both interpreters (ours and the upstream virtualenv's), so it uses only the standard library
 and ``airflow.sdk`` (present in both). The steps are the task's: the DAG file makes the operator (with the
 DAG's ``default_args`` and ``params``), the task renders its template fields with the context, then the pod
-is built for that context.
+is built for that context. A mapped task (``expand``) is unmapped for the context's map index, as the
+task runner does.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def build_case(
             default_args=case.get("default_args") or {},
             params=case.get("params") or {},
         ) as dag:
-            operator = operator_class(task_id=task_id, **kwargs)
+            if case.get("expand"):
+                task = operator_class.partial(task_id=task_id, **kwargs).expand(**case["expand"])
+            else:
+                task = operator_class(task_id=task_id, **kwargs)
         overrides = case.get("context") or {}
         ti = SimpleNamespace(
             dag_id=dag.dag_id,
@@ -48,13 +52,15 @@ def build_case(
             "task_instance": ti,
             "run_id": ti.run_id,
             "dag": dag,
-            "task": operator,
+            "task": task,
+            "dag_run": SimpleNamespace(conf={}),
             "params": dict(case.get("params") or {}),
             "logical_date": LOGICAL_DATE,
             "ds": LOGICAL_DATE.strftime("%Y-%m-%d"),
             "ds_nodash": LOGICAL_DATE.strftime("%Y%m%d"),
         }
-        operator.render_template_fields(context)
-        return {"pod": build(operator, context)}
+        # A mapped task renders into the operator of its map index, which it puts in the context.
+        task.render_template_fields(context)
+        return {"pod": build(context["task"], context)}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=-3)}
