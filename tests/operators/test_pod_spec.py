@@ -182,12 +182,13 @@ def test_unpassed_arguments_change_nothing(tmp_path: Path) -> None:
         "image": "from-template",
         "command": ["run"],
     }
-    # Only upstream's always-present fields are added, empty.
+    # Only upstream's always-present fields are added, empty (or Kubernetes' default).
     assert {k: v for k, v in main.items() if k not in ("name", "image", "command")} == {
         "args": [],
         "env": [],
         "envFrom": [],
         "ports": [],
+        "terminationMessagePolicy": "File",
         "volumeMounts": [],
     }
 
