@@ -165,8 +165,8 @@ def task_instance_selector(identity: TaskIdentity) -> str:
     """Label selector for every pod of this task instance (any try): upstream's labels but the try number.
 
     It also matches pods upstream's operator made for the same task instance; :func:`is_managed` and
-    :func:`pod_task_identity` tell ours. A non-mapped task instance selects pods without a ``map_index`` label, so it never matches the pods
-    of mapped instances of a task with the same id.
+    :func:`pod_task_identity` tell ours. A non-mapped task instance selects pods without a ``map_index``
+    label, so it never matches the pods of mapped instances of a task with the same id.
     """
     labels = identity_labels(identity)
     labels.pop("try_number")

@@ -20,7 +20,9 @@ The one precedence rule (docs/pod-spec.md has the full table):
 4. ``restartPolicy`` is ``Never`` unless the manifest says ``OnFailure``; ``Always`` is an error (the pod
    would never finish). Namespace: argument > manifest > ``default_namespace`` (the caller resolves the
    connection extra, the in-cluster namespace file and ``"default"`` into it).
-5. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), then the XCom sidecar
+5. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), the fields upstream
+   always sets filled in where still absent (empty lists and maps, see
+   :data:`UPSTREAM_EMPTY_SPEC_FIELDS`), then the XCom sidecar
    (:mod:`airflow_provider_k8spod.pod.xcom`), then validation (:mod:`airflow_provider_k8spod.pod.validation`).
 
 Public API:
@@ -576,8 +578,8 @@ def build_pod(
 
 
 #: Fields upstream's operator always sets, empty (or Kubernetes' default) when nothing fills them: (spec
-#: fields, main container fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook`` that does
-#: ``pod.spec.containers[0].env.append(...)``. They mean the same as an absent field to Kubernetes.
+#: fields, main container fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook``
+#: that does ``pod.spec.containers[0].env.append(...)``. To Kubernetes they mean the same as absent fields.
 UPSTREAM_EMPTY_SPEC_FIELDS: dict[str, Any] = {
     "affinity": {},
     "hostNetwork": False,
