@@ -28,12 +28,13 @@ Scenarios:
     ``KubernetesPodTrigger`` built as its operator builds it (poll_interval=2, get_logs=True, ...).
 
 Each side runs in its own interpreter: ours with the interpreter running this script (our venv), upstream
-with ``--upstream-python``, a separate virtualenv made with::
+with ``--upstream-python`` (default ``$K8SPOD_UPSTREAM_PYTHON``, else ``.venv-upstream``, created on first use
+by ``tests/compat/upstream_env.py`` as for the differential tests), a separate virtualenv made with::
 
     python3 -m venv /work/upstream-venv
     /work/upstream-venv/bin/pip install apache-airflow-providers-cncf-kubernetes apache-airflow==3.3.2
 
-which resolved to apache-airflow 3.3.2, apache-airflow-providers-cncf-kubernetes 10.25.0, kubernetes
+which for the figures in RESULTS.md resolved to apache-airflow 3.3.2, apache-airflow-providers-cncf-kubernetes 10.25.0, kubernetes
 36.0.3, kubernetes_asyncio 36.1.0 (the script prints the versions it finds). Our package is not needed
 there: the local cluster runs from our venv, and the upstream side only gets its kubeconfig (connection
 ``kubernetes_default`` of type ``kubernetes`` with extra ``kube_config_path``). Each side gets its own
@@ -72,7 +73,6 @@ SCENARIOS = ("requests", "latency", "scale")
 CONN_ID = "kubernetes_default"
 NAMESPACE = "default"
 SCALE_NAMESPACE = "bench-scale"
-DEFAULT_UPSTREAM_PYTHON = "/work/upstream-venv/bin/python"
 VERB_ORDER = (
     "create pods",
     "list pods",
@@ -771,7 +771,7 @@ def _ensure_sleepers(cluster: Any, core: Any, count: int) -> float:
     """N Running sleeper pods named sleeper-0000.. in SCALE_NAMESPACE; returns seconds spent."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from airflow_provider_k8spod.pod.identity import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+    from airflow_provider_k8spod.pod.identity import MANAGED_BY_ANNOTATION, MANAGED_BY_VALUE
 
     began = time.monotonic()
     existing = {p["metadata"]["name"] for p in cluster.pods(SCALE_NAMESPACE)}
@@ -782,11 +782,12 @@ def _ensure_sleepers(cluster: Any, core: Any, count: int) -> float:
         core.create_namespaced_pod(
             SCALE_NAMESPACE,
             {
-                # Our operator's pods carry the managed-by label (so our shared namespace watch sees them);
-                # upstream's trigger does not look at labels.
+                # Our operator's pods carry upstream's marker label and our managed-by annotation (so our
+                # shared namespace watch sees them); upstream's trigger does not look at either.
                 "metadata": {
                     "name": name,
-                    "labels": {"app": "deferrable-bench", MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                    "labels": {"app": "deferrable-bench", "kubernetes_pod_operator": "True"},
+                    "annotations": {MANAGED_BY_ANNOTATION: MANAGED_BY_VALUE},
                 },
                 "spec": {
                     "restartPolicy": "Never",
@@ -959,7 +960,7 @@ def parent(args: argparse.Namespace) -> int:
         with LocalCluster(namespaces=(NAMESPACE, SCALE_NAMESPACE)) as cluster:
             sides = []
             for name in args.sides:
-                python = sys.executable if name == "ours" else args.upstream_python
+                python = sys.executable if name == "ours" else (args.upstream_python or _upstream_python())
                 side = Side(name, python, workdir, cluster.kubeconfig_path)
                 if name == "ours":
                     side.unavailable = _probe_ours()
@@ -1003,12 +1004,24 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _upstream_python() -> str:
+    """The upstream virtualenv the differential tests use (created on first use)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.compat.upstream_env import upstream_python
+
+    return str(upstream_python())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("scenarios", nargs="*", metavar="scenario", help=f"any of {', '.join(SCENARIOS)}")
-    parser.add_argument("--upstream-python", default=DEFAULT_UPSTREAM_PYTHON)
+    parser.add_argument(
+        "--upstream-python",
+        default=os.environ.get("K8SPOD_UPSTREAM_PYTHON"),
+        help="default: .venv-upstream, created as the differential tests create it (tests/compat/upstream_env.py)",
+    )
     parser.add_argument("--sides", type=lambda t: t.split(","), default=list(SIDES), help="ours,upstream")
     parser.add_argument("--durations", type=_ints, default=[30, 120], help="pod seconds for 'requests'")
     parser.add_argument("--latency-seconds", type=int, default=10)

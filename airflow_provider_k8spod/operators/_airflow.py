@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_k8spod.pod.identity import safe_label_value
-from airflow_provider_k8spod.pod.normalize import to_api, to_model
+from airflow_provider_k8spod.pod.normalize import null_quantities, restore_null_quantities, to_api, to_model
 from airflow_provider_k8spod.pod.validation import validate_pod
 
 __all__ = [
@@ -52,9 +52,12 @@ def apply_pod_mutation_hook(pod: dict[str, Any]) -> dict[str, Any]:
         return pod
     if not _has_custom_pod_mutation_hook():
         return pod
+    nulls = null_quantities(pod)
     model = to_model(pod, "V1Pod")
     pod_mutation_hook(model)
     mutated: dict[str, Any] = to_api(model, "V1Pod", "pod_mutation_hook result")
+    # kubernetes 37's models cannot hold a None quantity: keep those the hook did not replace.
+    restore_null_quantities(mutated, nulls)
     validate_pod(mutated)
     return mutated
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_k8spod.exceptions import ConnectionConfigError
+from airflow_provider_k8spod.hooks.access import ClusterAccess, running_in_cluster
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.operators._airflow import airflow_version_label, apply_pod_mutation_hook, redact
 from airflow_provider_k8spod.pod.identity import TaskIdentity
@@ -44,6 +45,9 @@ class PodBuilding(_Base):
 
     def _default_namespace(self, connection_namespace: str | None) -> str:
         raise NotImplementedError  # the operator's (where tests can point it at another file)
+
+    def cluster_access(self) -> ClusterAccess:
+        raise NotImplementedError  # the operator's (PodRunning)
 
     # --- templating ---------------------------------------------------------------------------------------
 
@@ -126,11 +130,30 @@ class PodBuilding(_Base):
             identity=identity,
             default_namespace=self._default_namespace(default_namespace or settings.namespace),
             xcom_sidecar=sidecar,
-            extra_labels={"airflow_version": airflow_version_label()},
+            extra_labels=self._extra_labels(in_cluster=None if context is None else self._in_cluster()),
             default_base_container_name=self.BASE_CONTAINER_NAME,
             allow_templates=context is None,
         )
         return apply_pod_mutation_hook(pod)
+
+    @staticmethod
+    def _extra_labels(*, in_cluster: bool | None) -> dict[str, str]:
+        """Upstream's labels beyond the task instance's: ``airflow_version`` and, for a task (not
+        ``dry_run``), ``airflow_kpo_in_cluster``."""
+        labels = {"airflow_version": airflow_version_label()}
+        if in_cluster is not None:
+            labels["airflow_kpo_in_cluster"] = str(in_cluster)
+        return labels
+
+    def _in_cluster(self) -> bool:
+        """Whether the pod is created with the in-cluster service account (the ``airflow_kpo_in_cluster``
+        label). The cluster access the task resolves; when it cannot be resolved (a pod built outside a
+        task), whether this process runs in a pod."""
+        try:
+            access = self.cluster_access()
+        except ConnectionConfigError:
+            return running_in_cluster()
+        return bool(access.in_cluster)
 
     def _connection_settings(self, *, strict: bool) -> ConnectionSettings:
         """The connection's settings; without a task context (``dry_run``) a broken one means defaults."""

@@ -8,15 +8,16 @@ Public API:
 
 - :class:`TaskIdentity` ``(dag_id, task_id, run_id, map_index=-1, try_number=1)``;
   :meth:`TaskIdentity.from_context` builds it from an Airflow context.
-- :func:`identity_labels` ``(identity) -> dict``: the labels put on the pod. Upstream's keys ``dag_id``,
+- :func:`identity_labels` ``(identity) -> dict``: the labels put on the pod, exactly upstream's: ``dag_id``,
   ``task_id``, ``run_id``, ``map_index`` (only when >= 0), ``try_number`` and
-  ``kubernetes_pod_operator: "True"`` (so ``airflow kubernetes cleanup-pods`` still finds the pods), plus the
-  marker :data:`MANAGED_BY_LABEL` = :data:`MANAGED_BY_VALUE` for pods made by this provider.
-  Values go through :func:`safe_label_value`.
-- :func:`identity_annotations` ``(identity) -> dict``: the raw, unsanitized values under
-  :data:`ANNOTATION_PREFIX`.
+  ``kubernetes_pod_operator: "True"`` (so ``airflow kubernetes cleanup-pods`` and tooling written for
+  upstream find the pods). Values go through :func:`safe_label_value`.
+- :func:`identity_annotations` ``(identity) -> dict``: the marker :data:`MANAGED_BY_ANNOTATION` =
+  :data:`MANAGED_BY_VALUE` for pods made by this provider, and the raw, unsanitized values under
+  :data:`ANNOTATION_PREFIX`. Identity beyond upstream's labels lives in annotations only.
 - :func:`task_instance_selector` ``(identity) -> str``: a label selector that finds the pods of one task
-  instance across tries (dag, task, run, map index and the marker; not the try number).
+  instance across tries (upstream's labels without the try number); :func:`is_managed` tells this
+  provider's pods among them.
 - :func:`pod_try_number` ``(pod) -> int | None`` and :func:`pod_task_identity` ``(pod) -> TaskIdentity | None``
   read a found pod's identity back.
 - :func:`pod_name` ``(task_id, identity=None, *, dag_id=None, base=None, random_suffix=True) -> str``: the pod
@@ -43,12 +44,15 @@ from airflow_provider_k8spod.exceptions import PodSpecError
 
 __all__ = [
     "ANNOTATION_PREFIX",
-    "MANAGED_BY_LABEL",
+    "MANAGED_BY_ANNOTATION",
     "MANAGED_BY_VALUE",
+    "MARKER_SELECTOR",
+    "MAX_NAME_ARGUMENT_LENGTH",
     "MAX_NAME_LENGTH",
     "TaskIdentity",
     "identity_annotations",
     "identity_labels",
+    "is_managed",
     "normalize_pod_name",
     "pod_name",
     "pod_task_identity",
@@ -58,14 +62,19 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 63
+#: The longest ``name=`` accepted (upstream's limit; longer names are cut to fit 63 with the suffix).
+MAX_NAME_ARGUMENT_LENGTH = 220
 SUFFIX_LENGTH = 10
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+#: Annotation (not a label: the labels are upstream's) that marks a pod made by this provider.
+MANAGED_BY_ANNOTATION = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "airflow-provider-k8spod"
 UPSTREAM_MARKER_LABEL = "kubernetes_pod_operator"
+#: Label selector of every pod made by a KubernetesPodOperator (ours and upstream's).
+MARKER_SELECTOR = f"{UPSTREAM_MARKER_LABEL}=True"
 ANNOTATION_PREFIX = "airflow-provider-k8spod/"
 #: Label keys this module owns on a pod. A user label with one of these keys is an error.
 IDENTITY_LABEL_KEYS = frozenset(
-    {"dag_id", "task_id", "run_id", "map_index", "try_number", UPSTREAM_MARKER_LABEL, MANAGED_BY_LABEL}
+    {"dag_id", "task_id", "run_id", "map_index", "try_number", UPSTREAM_MARKER_LABEL}
 )
 
 _MAX_LABEL = 63
@@ -134,7 +143,6 @@ def identity_labels(identity: TaskIdentity) -> dict[str, str]:
         "run_id": safe_label_value(identity.run_id),
         "try_number": str(identity.try_number),
         UPSTREAM_MARKER_LABEL: "True",
-        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
     }
     if identity.map_index >= 0:
         labels["map_index"] = str(identity.map_index)
@@ -142,8 +150,9 @@ def identity_labels(identity: TaskIdentity) -> dict[str, str]:
 
 
 def identity_annotations(identity: TaskIdentity) -> dict[str, str]:
-    """The raw identity values, as annotations (no length or character limits there)."""
+    """This provider's marker and the raw identity values, as annotations (no length or character limits)."""
     return {
+        MANAGED_BY_ANNOTATION: MANAGED_BY_VALUE,
         f"{ANNOTATION_PREFIX}dag_id": identity.dag_id,
         f"{ANNOTATION_PREFIX}task_id": identity.task_id,
         f"{ANNOTATION_PREFIX}run_id": identity.run_id,
@@ -153,10 +162,11 @@ def identity_annotations(identity: TaskIdentity) -> dict[str, str]:
 
 
 def task_instance_selector(identity: TaskIdentity) -> str:
-    """Label selector for every pod of this task instance (any try) made by this provider.
+    """Label selector for every pod of this task instance (any try): upstream's labels but the try number.
 
-    A non-mapped task instance selects pods without a ``map_index`` label, so it never matches the pods
-    of mapped instances of a task with the same id.
+    It also matches pods upstream's operator made for the same task instance; :func:`is_managed` and
+    :func:`pod_task_identity` tell ours. A non-mapped task instance selects pods without a ``map_index``
+    label, so it never matches the pods of mapped instances of a task with the same id.
     """
     labels = identity_labels(identity)
     labels.pop("try_number")
@@ -173,6 +183,13 @@ def _metadata(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         pod = to_api(pod, "V1Pod", "pod")
     metadata = pod.get("metadata") or {}
     return dict(metadata.get("labels") or {}), dict(metadata.get("annotations") or {})
+
+
+def is_managed(pod: Any) -> bool:
+    """Whether a pod (dict or ``V1Pod``) was made by this provider: its managed-by annotation, or the
+    managed-by label earlier versions set (so their pods are still adopted and followed after an upgrade)."""
+    labels, annotations = _metadata(pod)
+    return MANAGED_BY_VALUE in (annotations.get(MANAGED_BY_ANNOTATION), labels.get(MANAGED_BY_ANNOTATION))
 
 
 def pod_try_number(pod: Any) -> int | None:
@@ -209,11 +226,17 @@ def _slug(text: str) -> str:
 def normalize_pod_name(name: str, *, source: str = "name") -> str:
     """Upstream's clean-up of a user-given pod name: lower-case, ``_`` and ``.`` become ``-``.
 
+    A name longer than :data:`MAX_NAME_ARGUMENT_LENGTH` (220) is an error, as with upstream.
     ``"My_Pod.Name"`` gives ``"my-pod-name"``. Characters other than letters, digits, ``-``, ``_`` and ``.``
     are an error (``"bad name!"``), as is an empty name.
     """
     if not isinstance(name, str) or not name.strip():
         raise PodSpecError(f"{source}: a pod name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_NAME_ARGUMENT_LENGTH:
+        raise PodSpecError(
+            f"{source}: {len(name)} characters; a pod name may have at most {MAX_NAME_ARGUMENT_LENGTH} "
+            f"(as with upstream's operator): {name[:40]!r}..."
+        )
     bad = sorted(set(re.findall(r"[^A-Za-z0-9._-]", name)))
     if bad:
         raise PodSpecError(

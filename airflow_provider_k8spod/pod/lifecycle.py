@@ -45,9 +45,8 @@ from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     ANNOTATION_PREFIX,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     TaskIdentity,
+    is_managed,
     pod_task_identity,
     pod_try_number,
     task_instance_selector,
@@ -166,21 +165,20 @@ class PodHandle:
     #: The container whose end decides the task.
     main: str
     adopted: bool = False
-    #: The pod carries this provider's managed-by label (a shared namespace watch sees it).
+    #: The pod carries this provider's managed-by annotation (a shared namespace watch follows it).
     managed: bool = False
     identity: TaskIdentity | None = None
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], *, adopted: bool = False) -> PodHandle:
         meta = pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
         return cls(
             name=str(meta["name"]),
             namespace=str(meta.get("namespace") or "default"),
             uid=str(meta.get("uid") or ""),
             main=main_container_name(pod),
             adopted=adopted,
-            managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
+            managed=is_managed(pod),
             identity=pod_task_identity(pod),
         )
 
@@ -626,8 +624,9 @@ class PodLifecycle:
             # Only a later try can find a pod of an earlier one (a first try's pod has a name derived from
             # its identity, so running the same try again meets it as AlreadyExists below).
             # Pods kept by an earlier try's on_finish_action are labelled already_checked: never adopted.
+            # The selector is upstream's labels: keep only this provider's pods of this task instance.
             found = await self.hook.list_pods(namespace, label_selector=task_pods_selector(identity))
-            adoptable = newest_first([p for p in found if _is_live(p)])
+            adoptable = newest_first([p for p in found if _is_live(p) and _is_ours(p, identity)])
             chosen = None
             if adoptable and self.settings.durable:
                 chosen = adoptable.pop(0)
@@ -1454,6 +1453,11 @@ def _container_names(pod: Mapping[str, Any] | None) -> list[str]:
 
 def _restart_count(pod: Mapping[str, Any], name: str) -> int:
     return int((st.container_status(pod, name) or {}).get("restartCount") or 0)
+
+
+def _is_ours(pod: Mapping[str, Any], identity: TaskIdentity) -> bool:
+    owner = pod_task_identity(pod)
+    return is_managed(pod) and owner is not None and _same_task_instance(owner, identity)
 
 
 def _same_task_instance(a: TaskIdentity, b: TaskIdentity) -> bool:

@@ -23,6 +23,9 @@ Public functions:
 - :func:`is_model` ``(obj) -> bool``: whether ``obj`` is a ``kubernetes.client`` model.
 - :func:`to_model` ``(data, type_name) -> Any``: canonical dict back to a ``kubernetes.client`` model.
 - :func:`field_path` ``(path, key) -> str``: how error paths are written.
+- :func:`null_quantities` ``(pod) -> list`` and :func:`without_null_quantities` ``(pod) -> dict``: the
+  ``None`` values of containers' resource maps (``limits={"nvidia.com/gpu": None}``), which upstream sends
+  and the API server reads as zero, but which the schema and ``kubernetes`` 37's models do not allow.
 """
 
 from __future__ import annotations
@@ -39,7 +42,17 @@ import yaml
 
 from airflow_provider_k8spod.exceptions import PodSpecError
 
-__all__ = ["field_path", "is_model", "model_class", "parse_manifest_text", "to_api", "to_model"]
+__all__ = [
+    "field_path",
+    "is_model",
+    "model_class",
+    "null_quantities",
+    "parse_manifest_text",
+    "restore_null_quantities",
+    "to_api",
+    "to_model",
+    "without_null_quantities",
+]
 
 _LIST_RE = re.compile(r"^(?:list|List)\[(.+)\]$")
 _DICT_RE = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
@@ -229,9 +242,69 @@ def parse_manifest_text(text: str, source: str) -> dict[str, Any]:
 
 
 def to_model(data: Any, type_name: str) -> Any:
-    """Canonical JSON ``data`` back to a ``kubernetes.client`` model of ``type_name`` (e.g. ``"V1Pod"``)."""
+    """Canonical JSON ``data`` back to a ``kubernetes.client`` model of ``type_name`` (e.g. ``"V1Pod"``).
+
+    A pod's ``None`` resource quantities are kept where the installed ``kubernetes`` models allow them
+    (before 37) and left out where they do not.
+    """
     client = _api_client()
     deserialize = getattr(client, "_ApiClient__deserialize", None)
-    if deserialize is not None:
-        return deserialize(data, type_name)
-    return client.deserialize(json.dumps(data), type_name, "application/json")  # pragma: no cover
+    if deserialize is None:  # pragma: no cover
+        return client.deserialize(json.dumps(data), type_name, "application/json")
+    if type_name == "V1Pod" and isinstance(data, dict) and null_quantities(data):
+        try:
+            return deserialize(data, type_name)
+        except (TypeError, ValueError):  # kubernetes 37's models: a quantity must be a string
+            return deserialize(without_null_quantities(data), type_name)
+    return deserialize(data, type_name)
+
+
+#: (containers kind, container name, "limits" or "requests", resource name) of a null quantity.
+NullQuantity = tuple[str, str, str, str]
+_CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def _resource_maps(pod: Mapping[str, Any]) -> list[tuple[str, int, dict[str, Any], str, dict[str, Any]]]:
+    spec = pod.get("spec")
+    found: list[tuple[str, int, dict[str, Any], str, dict[str, Any]]] = []
+    if not isinstance(spec, Mapping):
+        return found
+    for kind in _CONTAINER_KINDS:
+        items = spec.get(kind)
+        for i, container in enumerate(items if isinstance(items, list) else []):
+            resources = container.get("resources") if isinstance(container, dict) else None
+            for which in ("limits", "requests"):
+                values = resources.get(which) if isinstance(resources, dict) else None
+                if isinstance(values, dict):
+                    found.append((kind, i, container, which, values))
+    return found
+
+
+def null_quantities(pod: Mapping[str, Any]) -> list[NullQuantity]:
+    """Where ``pod`` (canonical) has a ``None`` resource quantity."""
+    return [
+        (kind, str(container.get("name")), which, name)
+        for kind, _, container, which, values in _resource_maps(pod)
+        for name, value in values.items()
+        if value is None
+    ]
+
+
+def without_null_quantities(pod: dict[str, Any]) -> dict[str, Any]:
+    """``pod`` without its ``None`` resource quantities (a copy when there are any; ``pod`` is unchanged)."""
+    if not null_quantities(pod):
+        return pod
+    copied: dict[str, Any] = json.loads(json.dumps(pod))
+    for _, _, _, _, values in _resource_maps(copied):
+        for name in [n for n, v in values.items() if v is None]:
+            del values[name]
+    return copied
+
+
+def restore_null_quantities(pod: dict[str, Any], nulls: list[NullQuantity]) -> None:
+    """Put the ``None`` quantities ``nulls`` back into ``pod`` where its containers still have no value."""
+    for kind, name, which, resource in nulls:
+        for container in (pod.get("spec") or {}).get(kind) or []:
+            if isinstance(container, dict) and container.get("name") == name:
+                values = container.setdefault("resources", {}).setdefault(which, {})
+                values.setdefault(resource, None)

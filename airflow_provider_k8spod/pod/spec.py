@@ -20,7 +20,9 @@ The one precedence rule (docs/pod-spec.md has the full table):
 4. ``restartPolicy`` is ``Never`` unless the manifest says ``OnFailure``; ``Always`` is an error (the pod
    would never finish). Namespace: argument > manifest > ``default_namespace`` (the caller resolves the
    connection extra, the in-cluster namespace file and ``"default"`` into it).
-5. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), then the XCom sidecar
+5. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), the fields upstream
+   always sets filled in where still absent (empty lists and maps, see
+   :data:`UPSTREAM_EMPTY_SPEC_FIELDS`), then the XCom sidecar
    (:mod:`airflow_provider_k8spod.pod.xcom`), then validation (:mod:`airflow_provider_k8spod.pod.validation`).
 
 Public API:
@@ -565,12 +567,49 @@ def build_pod(
     if not labels:
         metadata.pop("labels")
 
+    _upstream_empty_fields(spec, main)
+
     if xcom_sidecar is not None:
         pod = inject_xcom_sidecar(pod, main["name"], xcom_sidecar)
 
     _check_images(pod)
     validate_pod(pod, allow_templates=allow_templates)
     return _ordered(pod)
+
+
+#: Fields upstream's operator always sets, empty (or Kubernetes' default) when nothing fills them: (spec
+#: fields, main container fields). Code written for upstream relies on them, e.g. a ``pod_mutation_hook``
+#: that does ``pod.spec.containers[0].env.append(...)``. To Kubernetes they mean the same as absent fields.
+UPSTREAM_EMPTY_SPEC_FIELDS: dict[str, Any] = {
+    "affinity": {},
+    "hostNetwork": False,
+    "imagePullSecrets": [],
+    "initContainers": [],
+    "nodeSelector": {},
+    "securityContext": {},
+    "tolerations": [],
+    "volumes": [],
+}
+UPSTREAM_EMPTY_CONTAINER_FIELDS: dict[str, Any] = {
+    "args": [],
+    "command": [],
+    "env": [],
+    "envFrom": [],
+    "ports": [],
+    "terminationMessagePolicy": "File",  # Kubernetes' default, which upstream always writes
+    "volumeMounts": [],
+}
+
+
+def _upstream_empty_fields(spec: dict[str, Any], main: dict[str, Any]) -> None:
+    """Give the pod and its main container every field upstream always sets, empty where nothing set it.
+
+    Runs after every merge, so an empty field never overrides a manifest's value or an argument.
+    """
+    for fields, target in ((UPSTREAM_EMPTY_SPEC_FIELDS, spec), (UPSTREAM_EMPTY_CONTAINER_FIELDS, main)):
+        for field, empty in fields.items():
+            if target.get(field) is None:
+                target[field] = copy.copy(empty)
 
 
 def _check_images(pod: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_k8spod.exceptions import PodSpecError
-from airflow_provider_k8spod.pod.normalize import field_path
+from airflow_provider_k8spod.pod.normalize import field_path, without_null_quantities
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -290,8 +290,8 @@ def _check_resources(path: str, resources: Any) -> Iterator[str]:
             continue
         parsed[kind] = {}
         for name, quantity in values.items():
-            if _skip(quantity):
-                continue
+            if quantity is None or _skip(quantity):
+                continue  # null: sent as upstream sends it; the API server reads it as zero
             try:
                 parsed[kind][name] = parse_quantity(quantity)
             except ValueError:
@@ -424,7 +424,9 @@ def validate_pod(pod: dict[str, Any], *, allow_templates: bool = False) -> None:
     Semantic errors come first (they are the more precise ones); all problems are listed, one per line.
     ``allow_templates`` skips the semantic checks of values that still contain Jinja markup.
     """
-    problems = semantic_errors(pod, allow_templates=allow_templates) + schema_errors(pod)
+    problems = semantic_errors(pod, allow_templates=allow_templates) + schema_errors(
+        without_null_quantities(pod)
+    )
     if problems:
         unique = list(dict.fromkeys(problems))
         if len(unique) == 1:

@@ -2,8 +2,9 @@
 to every lifecycle that follows a pod there (the triggerer's driver).
 
 A triggerer following 1,000 pods keeps two watch connections per namespace instead of 2,000, and the API
-server sends each change once. Pods carrying this provider's managed-by label are watched together; a pod
-without it (adopted from elsewhere) gets a watch of its own.
+server sends each change once. The pods watch selects upstream's marker label (``kubernetes_pod_operator=True``,
+which this provider's pods carry like upstream's) and keeps only the pods with this provider's managed-by
+annotation; a pod without it (adopted from elsewhere) gets a watch of its own.
 
 Each :class:`NamespaceWatch` lists, then watches from the list's resourceVersion, resumes from the last
 resourceVersion seen (bookmarks keep it fresh), relists after 410 Gone (pods missing from the new list are
@@ -26,7 +27,7 @@ from airflow_provider_k8spod.exceptions import (
     KubernetesApiError,
     NotFoundError,
 )
-from airflow_provider_k8spod.pod.identity import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from airflow_provider_k8spod.pod.identity import MARKER_SELECTOR, is_managed
 from airflow_provider_k8spod.pod.lifecycle import (
     LifecycleSettings,
     OwnWatches,
@@ -37,7 +38,6 @@ from airflow_provider_k8spod.pod.lifecycle import (
 
 __all__ = ["NamespaceWatch", "SharedWatches"]
 
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 #: Events kept per namespace for subscribers that arrive after them (the oldest are dropped first).
 MAX_CACHED_EVENTS = 5000
 
@@ -91,6 +91,8 @@ class NamespaceWatch:
         meta = obj.get("metadata") or {}
         if self.kind == "pods":
             name = str(meta.get("name") or "")
+            if not is_managed(obj) and name not in self.cache:
+                return  # another operator's pod (upstream's also carries the marker label)
             if deleted:
                 self.cache.pop(name, None)
             else:
@@ -106,7 +108,7 @@ class NamespaceWatch:
 
     async def _list(self) -> str:
         if self.kind == "pods":
-            listed = await self.hook.list_pods(self.namespace, label_selector=MANAGED_SELECTOR)
+            listed = await self.hook.list_pods(self.namespace, label_selector=MARKER_SELECTOR)
             gone = set(self.cache) - {str((p.get("metadata") or {}).get("name")) for p in listed}
             for name in gone:
                 self._store(self.cache[name], deleted=True)
@@ -120,7 +122,7 @@ class NamespaceWatch:
     def _watch(self, resource_version: str) -> Any:
         if self.kind == "pods":
             return self.hook.watch_pods(
-                self.namespace, resource_version=resource_version, label_selector=MANAGED_SELECTOR
+                self.namespace, resource_version=resource_version, label_selector=MARKER_SELECTOR
             )
         return self.hook.watch_pod_events(None, self.namespace, resource_version=resource_version)
 

@@ -40,14 +40,11 @@ class RealCluster:
     def pods(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Pods made by this provider (a real cluster runs many others)."""
         from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+        from airflow_provider_k8spod.pod.identity import MARKER_SELECTOR, is_managed
 
         hook = KubernetesHook(None, config_file=self.kubeconfig_path)
-        return list(
-            hook.list_pods(
-                namespace or self.namespace,
-                label_selector="app.kubernetes.io/managed-by=airflow-provider-k8spod",
-            )
-        )
+        listed = hook.list_pods(namespace or self.namespace, label_selector=MARKER_SELECTOR)
+        return [pod for pod in listed if is_managed(pod)]
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int | None = None) -> None:
         from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook

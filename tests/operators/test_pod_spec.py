@@ -176,7 +176,21 @@ def _template(tmp_path: Path) -> str:
 def test_unpassed_arguments_change_nothing(tmp_path: Path) -> None:
     pod = KubernetesPodOperator(task_id="t", pod_template_file=_template(tmp_path)).build_pod_manifest()
     assert pod["spec"]["hostNetwork"] is True
-    assert pod["spec"]["containers"][0] == {"name": "base", "image": "from-template", "command": ["run"]}
+    main = pod["spec"]["containers"][0]
+    assert {k: main[k] for k in ("name", "image", "command")} == {
+        "name": "base",
+        "image": "from-template",
+        "command": ["run"],
+    }
+    # Only upstream's always-present fields are added, empty (or Kubernetes' default).
+    assert {k: v for k, v in main.items() if k not in ("name", "image", "command")} == {
+        "args": [],
+        "env": [],
+        "envFrom": [],
+        "ports": [],
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [],
+    }
 
 
 def test_explicit_false_and_empty_list_override_the_template(tmp_path: Path) -> None:
@@ -184,7 +198,7 @@ def test_explicit_false_and_empty_list_override_the_template(tmp_path: Path) -> 
     assert op.passed_arguments >= {"hostnetwork", "cmds", "pod_template_file"}
     pod = op.build_pod_manifest()
     assert pod["spec"]["hostNetwork"] is False
-    assert "command" not in pod["spec"]["containers"][0]
+    assert pod["spec"]["containers"][0]["command"] == []  # the image's entrypoint, as upstream sends it
 
 
 def test_default_args_count_as_passed(tmp_path: Path) -> None:

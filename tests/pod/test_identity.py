@@ -140,7 +140,9 @@ def test_safe_label_value_matches_upstream() -> None:
     assert safe_label_value("___") != ""
 
 
-def test_labels_and_annotations() -> None:
+def test_labels_are_upstreams_and_our_marker_is_an_annotation() -> None:
+    # Exactly the labels upstream's operator puts on the pod of the same task instance try; tooling that
+    # selects pods by upstream's labels finds ours, and nothing of ours is added to them.
     identity = TaskIdentity("my dag", "t", "scheduled__2024-01-01T00:00:00+00:00", 4, 2)
     assert identity_labels(identity) == {
         "dag_id": safe_label_value("my dag"),
@@ -149,9 +151,9 @@ def test_labels_and_annotations() -> None:
         "map_index": "4",
         "try_number": "2",
         "kubernetes_pod_operator": "True",
-        "app.kubernetes.io/managed-by": "airflow-provider-k8spod",
     }
     assert identity_annotations(identity) == {
+        "app.kubernetes.io/managed-by": "airflow-provider-k8spod",
         "airflow-provider-k8spod/dag_id": "my dag",
         "airflow-provider-k8spod/task_id": "t",
         "airflow-provider-k8spod/run_id": "scheduled__2024-01-01T00:00:00+00:00",
@@ -164,8 +166,7 @@ def test_labels_and_annotations() -> None:
 def test_selector_finds_every_try_but_not_other_map_indexes() -> None:
     mapped = TaskIdentity("etl", "load", "manual__1", 2, 1)
     assert task_instance_selector(mapped) == (
-        "app.kubernetes.io/managed-by=airflow-provider-k8spod,dag_id=etl,kubernetes_pod_operator=True,"
-        "map_index=2,run_id=manual__1,task_id=load"
+        "dag_id=etl,kubernetes_pod_operator=True,map_index=2,run_id=manual__1,task_id=load"
     )
     assert task_instance_selector(mapped) == task_instance_selector(
         TaskIdentity("etl", "load", "manual__1", 2, 5)

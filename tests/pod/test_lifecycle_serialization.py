@@ -50,8 +50,9 @@ def test_handle_round_trip_and_of_pod():
             "name": "task-abc",
             "namespace": "ns",
             "uid": "u-1",
-            "labels": {"app.kubernetes.io/managed-by": "airflow-provider-k8spod"},
+            "labels": {"kubernetes_pod_operator": "True"},
             "annotations": {
+                "app.kubernetes.io/managed-by": "airflow-provider-k8spod",
                 "airflow-provider-k8spod/dag_id": "d",
                 "airflow-provider-k8spod/task_id": "t",
                 "airflow-provider-k8spod/run_id": "r",
@@ -67,6 +68,12 @@ def test_handle_round_trip_and_of_pod():
     assert handle.main == "base"
     assert handle.identity == TaskIdentity("d", "t", "r", 2, 3)
     assert PodHandle.from_dict(_through_json(handle.to_dict())) == handle
+    # Upstream's operator made a pod with the same labels: not ours, so followed on its own watch.
+    pod["metadata"]["annotations"].pop("app.kubernetes.io/managed-by")
+    assert not PodHandle.of(pod).managed
+    # A pod of an earlier version (the marker was a label then) is still ours after an upgrade.
+    pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "airflow-provider-k8spod"
+    assert PodHandle.of(pod).managed
 
 
 def _record() -> st.FailureRecord:

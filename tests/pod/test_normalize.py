@@ -100,3 +100,41 @@ def test_parse_manifest_text_json_and_yaml() -> None:
 def test_yaml_is_loaded_safely() -> None:
     with pytest.raises(PodSpecError, match="not valid YAML"):
         parse_manifest_text("!!python/object/apply:os.system ['true']", "x")
+
+
+def test_a_pod_with_a_none_quantity_becomes_a_model_and_keeps_it_where_the_models_allow() -> None:
+    import kubernetes
+
+    from airflow_provider_k8spod.pod.normalize import (
+        null_quantities,
+        restore_null_quantities,
+        to_api,
+        to_model,
+        without_null_quantities,
+    )
+
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "base",
+                    "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": None, "cpu": "1"}},
+                }
+            ]
+        },
+    }
+    nulls = null_quantities(pod)
+    assert nulls == [("containers", "base", "limits", "nvidia.com/gpu")]
+    model = to_model(pod, "V1Pod")
+    limits = model.spec.containers[0].resources.limits
+    if int(kubernetes.__version__.split(".")[0]) >= 37:
+        assert limits == {"cpu": "1"}  # pydantic models: a quantity must be a string
+    else:
+        assert limits == {"nvidia.com/gpu": None, "cpu": "1"}
+    back = to_api(model, "V1Pod", "pod")
+    restore_null_quantities(back, nulls)
+    assert back["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1", "nvidia.com/gpu": None}
+    assert without_null_quantities(pod)["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1"}
+    assert null_quantities(pod) == nulls  # the original is unchanged

@@ -45,6 +45,7 @@ def build_case(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyP
 def _no_in_cluster_namespace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The table must not depend on whether the tests run inside a Kubernetes pod.
     monkeypatch.setattr(operator_module, "IN_CLUSTER_NAMESPACE_FILE", str(tmp_path / "no-such-file"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
 
 
 def test_there_are_cases() -> None:

@@ -40,6 +40,14 @@ def test_pod_name_with_forbidden_characters() -> None:
     )
 
 
+def test_pod_name_longer_than_220_characters_like_upstream() -> None:
+    # Upstream's limit on name= (before the suffix cuts the pod name to 63); it used to be cut silently.
+    assert error_of(image="busybox", name="a" * 221) == (
+        f"name: 221 characters; a pod name may have at most 220 (as with upstream's operator): {'a' * 40!r}..."
+    )
+    assert len(build(image="busybox", name="a" * 220)["metadata"]["name"]) == 63
+
+
 def test_pod_name_that_is_not_dns_1123() -> None:
     message = error_of(image="busybox", name="-leading-dash", random_name_suffix=False)
     assert message == (
@@ -240,6 +248,18 @@ def test_resource_quantity_that_does_not_parse() -> None:
         "  spec.containers[0].resources.limits.cpu: '1.5cores' is not a resource quantity "
         "(examples: '500m', '2', '128Mi', '1Gi')"
     )
+
+
+def test_a_none_resource_quantity_is_sent_as_upstream_sends_it() -> None:
+    # limits={"nvidia.com/gpu": None} works with upstream (the API server reads null as zero).
+    pod = build(
+        image="busybox",
+        container_resources={"limits": {"nvidia.com/gpu": None, "cpu": "1"}, "requests": {"cpu": None}},
+    )
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "limits": {"nvidia.com/gpu": None, "cpu": "1"},
+        "requests": {"cpu": None},
+    }
 
 
 def test_resource_request_above_its_limit() -> None:
