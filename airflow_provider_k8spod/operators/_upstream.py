@@ -9,7 +9,7 @@ Methods with upstream's names, signatures and meaning: ``find_pod``, ``get_or_cr
 ``patch_already_checked``, ``process_pod_deletion``. They decide with the same pure functions the lifecycle
 uses (:func:`~airflow_provider_k8spod.pod.lifecycle.cleanup_action`, ...), so calling them gives what the
 lifecycle itself does; a subclass that overrides one of them is honoured: the operator calls the override
-where upstream calls it (see docs/migrating-surface.md).
+where upstream calls it (see docs/migrating.md, "Operator attributes and methods").
 """
 
 from __future__ import annotations

@@ -321,7 +321,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         self._pod_ref: tuple[str, str] | None = None
         self._lifecycle: PodLifecycle | None = None
         self._killed = False
-        # Upstream's attributes, set while the task runs (see docs/migrating-surface.md).
+        # Upstream's attributes, set while the task runs (see docs/migrating.md, "Operator attributes and methods").
         self.pod_request_obj = None
         self.pod = None
         self.remote_pod = None
