@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339, truthy
 from airflow_provider_k8spod.testing.apiserver import _http as web
-from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, tables, validation
+from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, quantity, tables, validation
 from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
 from airflow_provider_k8spod.testing.apiserver.errors import ApiError
 from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
@@ -434,7 +434,7 @@ class Api:
             except yaml.YAMLError as exc:
                 raise errors.bad_request(f"error decoding YAML: {exc}") from exc
         try:
-            return json.loads(raw or b"null")
+            return json.loads(raw or b"null", parse_float=quantity.JSONNumber)
         except ValueError as exc:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
 
@@ -451,6 +451,10 @@ class Api:
                 f'"{body["kind"]}" is registered for version "v1"'
             )
         obj = copy.deepcopy(body)
+        try:
+            quantity.canonicalize(info.resource, obj)
+        except quantity.QuantityError as exc:
+            raise errors.bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {exc}') from exc
         obj["kind"] = kind
         obj["apiVersion"] = "v1"
         meta = obj.get("metadata")

@@ -32,7 +32,14 @@ def _default_container(container: JSON) -> None:
     container.setdefault("terminationMessagePolicy", "File")
     if "image" in container and "imagePullPolicy" not in container:
         container["imagePullPolicy"] = default_pull_policy(str(container["image"]))
-    container.setdefault("resources", {})
+    resources = container.setdefault("resources", {})
+    limits = resources.get("limits") if isinstance(resources, dict) else None
+    if isinstance(limits, dict) and limits:
+        # SetDefaults_Pod: a resource with a limit and no request is requested at its limit.
+        requests = resources.setdefault("requests", {})
+        if isinstance(requests, dict):
+            for name, value in limits.items():
+                requests.setdefault(name, value)
     for port in container.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")

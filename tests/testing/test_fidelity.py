@@ -1,0 +1,95 @@
+"""Where the local cluster used to differ from a real one (issue 11, items 4, 5 and 8), through the real
+clients: quantities, a lost node, image pull back-off, init container readiness, eviction grace, log
+``sinceTime``, and a quiet server log when clients close their streams."""
+
+from __future__ import annotations
+
+import json
+
+import kubernetes
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from airflow_provider_k8spod.testing import LocalCluster
+from tests.testing._helpers import pod_manifest, raw_request
+
+pytestmark = pytest.mark.timeout(120)
+
+QUANTITY_RE = "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def _post_pod(cluster: LocalCluster, ns: str, body: dict[str, object]) -> dict[str, object]:
+    # a raw request: the client's models refuse numbers and nulls that the API server accepts
+    status, _, raw = raw_request(
+        cluster,
+        "POST",
+        f"/api/v1/namespaces/{ns}/pods",
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, raw
+    return dict(json.loads(raw))
+
+
+def test_quantities_are_written_back_canonical(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    body = pod_manifest("q", ["sleep", "0"])
+    body["spec"]["containers"][0]["resources"] = {
+        "limits": {"cpu": 0.25, "memory": "1024Mi", "ephemeral-storage": "1.5Gi"},
+        "requests": {"cpu": "0.1", "memory": "100000k", "example.com/gpu": None},
+    }
+    body["spec"]["containers"][0]["env"] = [
+        {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1000m"}}}
+    ]
+    body["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {"sizeLimit": "12e6"}}]
+    created: dict[str, object] = _post_pod(cluster, ns, body)
+    container = created["spec"]["containers"][0]  # type: ignore[index]
+    assert container["resources"] == {
+        "limits": {"cpu": "250m", "memory": "1Gi", "ephemeral-storage": "1536Mi"},
+        # requests absent from the manifest default to the limit (SetDefaults_Pod)
+        "requests": {"cpu": "100m", "memory": "100M", "example.com/gpu": "0", "ephemeral-storage": "1536Mi"},
+    }
+    assert container["env"][0]["valueFrom"]["resourceFieldRef"]["divisor"] == "1"
+    assert created["spec"]["volumes"][0]["emptyDir"]  # type: ignore[index] == {"sizeLimit": "12e6"}
+    fetched = core.api_client.sanitize_for_serialization(core.read_namespaced_pod("q", ns))
+    assert fetched["spec"]["containers"][0]["resources"] == container["resources"]
+
+
+def test_a_bare_json_number_is_read_from_its_text(cluster: LocalCluster, ns: str) -> None:
+    body = pod_manifest("n", ["sleep", "0"])
+    text = json.dumps(body).replace(
+        '"image"', '"resources": {"limits": {"cpu": 1e3, "memory": 1.500}}, "image"'
+    )
+    status, _, raw = raw_request(
+        cluster,
+        "POST",
+        f"/api/v1/namespaces/{ns}/pods",
+        body=text.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, raw
+    assert json.loads(raw)["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1e3",
+        "memory": "1.500",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2 cores", f"quantities must match the regular expression {QUANTITY_RE}"),
+        ("32MMi", "unable to parse quantity's suffix"),
+    ],
+)
+def test_an_invalid_quantity_is_rejected_like_the_api_server(
+    core: kubernetes.client.CoreV1Api, ns: str, value: str, message: str
+) -> None:
+    body = pod_manifest("bad", ["sleep", "0"])
+    body["spec"]["containers"][0]["resources"] = {"limits": {"cpu": value}}
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_pod(ns, body)
+    assert info.value.status == 400
+    status = json.loads(info.value.body)
+    assert status["reason"] == "BadRequest"
+    assert status["message"] == f'Pod in version "v1" cannot be handled as a Pod: {message}'
