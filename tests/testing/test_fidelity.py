@@ -5,10 +5,13 @@ clients: quantities, a lost node, image pull back-off, init container readiness,
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
 
 from airflow_provider_k8spod.testing import LocalCluster
 from tests.testing._helpers import pod_manifest, raw_request
@@ -93,3 +96,39 @@ def test_an_invalid_quantity_is_rejected_like_the_api_server(
     status = json.loads(info.value.body)
     assert status["reason"] == "BadRequest"
     assert status["message"] == f'Pod in version "v1" cannot be handled as a Pod: {message}'
+
+
+def test_clients_closing_streams_is_not_an_error(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    log_path = os.path.join(cluster.state_dir, "server.log")
+    before = os.path.getsize(log_path)
+    core.create_namespaced_pod(
+        ns, pod_manifest("talker", ["sh", "-c", "while true; do echo hi; sleep 0.05; done"])
+    )
+    cluster.wait_for_pod(ns, "talker", phase="Running")
+    for _ in range(3):
+        # a watch the client stops after its first event, and a followed log it closes mid-stream
+        watch = kubernetes.watch.Watch()
+        for _event in watch.stream(core.list_namespaced_pod, ns, timeout_seconds=30):
+            watch.stop()
+        response = core.read_namespaced_pod_log("talker", ns, follow=True, _preload_content=False)
+        next(response.stream(16))
+        response.release_conn()
+        response.close()
+        session = stream(
+            core.connect_get_namespaced_pod_exec,
+            "talker",
+            ns,
+            command=["sleep", "30"],
+            stderr=True,
+            stdout=True,
+            _preload_content=False,
+        )
+        session.close()
+    time.sleep(1.0)  # the server notices the closed connections
+    with open(log_path, encoding="utf-8", errors="replace") as log_file:
+        log_file.seek(before)
+        written = log_file.read()
+    assert "ERROR" not in written, written
+    assert "Traceback" not in written, written
