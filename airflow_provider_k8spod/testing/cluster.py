@@ -436,10 +436,13 @@ class LocalCluster:
         self._admin("DELETE", f"/_local/nodes/{name}")
 
     def lose_node(self, name: str) -> int:
-        """The node stops responding: its Ready condition turns Unknown, it gets the unreachable taints,
-        its pods' processes die and the pods go to phase ``Unknown`` (reason NodeLost). Graceful deletes of
-        those pods stay pending (as with a real lost kubelet) until a delete with grace period 0.
-        Returns the number of pods affected."""
+        """The node's kubelet stops responding and its pods' processes die. As on a real cluster, the pods
+        keep their last reported status; after ``Timings.node_monitor_grace_seconds`` the node turns
+        Ready=Unknown with the unreachable taints and its pods turn not Ready (still Running); each pod is
+        then deleted after its unreachable toleration (``Timings.default_unreachable_toleration_seconds``,
+        300 s) with a ``DeletionByTaintManager`` condition, and stays Terminating (as with a real lost
+        kubelet) until the node returns or a delete with grace period 0. Returns the number of pods
+        affected."""
         return int(self._admin("POST", f"/_local/nodes/{name}/lose")["pods"])
 
     def restore_node(self, name: str) -> None:

@@ -135,6 +135,12 @@ class Timings:
     config_retry_seconds: float = 0.5
     bookmark_interval_seconds: float = 1.0
     default_watch_timeout_seconds: float = 1800.0
+    # kube-controller-manager --node-monitor-grace-period: a silent node turns Ready=Unknown after this.
+    node_monitor_grace_seconds: float = 2.0
+    # kube-apiserver --default-{not-ready,unreachable}-toleration-seconds: the tolerationSeconds the
+    # DefaultTolerationSeconds admission gives pods, so how long a pod stays on a lost node (whole seconds).
+    default_not_ready_toleration_seconds: float = 300.0
+    default_unreachable_toleration_seconds: float = 300.0
 
     @classmethod
     def realistic(cls) -> Timings:
@@ -145,6 +151,7 @@ class Timings:
             crash_loop_backoff_max=300.0,
             config_retry_seconds=10.0,
             bookmark_interval_seconds=60.0,
+            node_monitor_grace_seconds=50.0,
         )
 
     def to_json(self) -> JSON:

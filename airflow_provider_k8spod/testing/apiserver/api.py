@@ -497,7 +497,12 @@ class Api:
         if info.resource == "pods":
             default_pod(obj)
             if isinstance(obj.get("spec"), dict) and isinstance(obj["spec"].get("containers"), list):
-                admit_pod(obj)
+                timings = self.srv.config.timings
+                admit_pod(
+                    obj,
+                    not_ready_seconds=int(timings.default_not_ready_toleration_seconds),
+                    unreachable_seconds=int(timings.default_unreachable_toleration_seconds),
+                )
             causes = validation.validate_pod(obj)
         elif info.resource in ("configmaps", "secrets"):
             causes = validation.validate_config_data(obj, kind)

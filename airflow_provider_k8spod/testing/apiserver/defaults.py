@@ -84,20 +84,25 @@ def default_pod(pod: JSON) -> JSON:
     return pod
 
 
-def admit_pod(pod: JSON) -> JSON:
-    """Mutating admission of a stock cluster: ServiceAccount (token volume) and DefaultTolerationSeconds."""
+def admit_pod(pod: JSON, *, not_ready_seconds: int = 300, unreachable_seconds: int = 300) -> JSON:
+    """Mutating admission of a stock cluster: ServiceAccount (token volume) and DefaultTolerationSeconds
+    (``--default-not-ready-toleration-seconds`` / ``--default-unreachable-toleration-seconds``)."""
     spec = pod["spec"]
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     spec["serviceAccountName"] = account
     spec["serviceAccount"] = account
     tolerations = spec.setdefault("tolerations", [])
+    seconds = {
+        DEFAULT_TOLERATIONS[0]["key"]: not_ready_seconds,
+        DEFAULT_TOLERATIONS[1]["key"]: unreachable_seconds,
+    }
     for default in DEFAULT_TOLERATIONS:
         if not any(
             t.get("key") == default["key"] and t.get("effect") in ("NoExecute", None, "")
             for t in tolerations
             if isinstance(t, dict)
         ):
-            tolerations.append(dict(default))
+            tolerations.append({**default, "tolerationSeconds": seconds[str(default["key"])]})
     if spec.get("automountServiceAccountToken") is False:
         return pod
     containers: list[Any] = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])

@@ -70,9 +70,26 @@ class EventRecorder:
         field_path: str | None = None,
     ) -> JSON:
         """An event from the kubelet (legacy core/v1 recorder: source, count, first/lastTimestamp)."""
+        return self.legacy(
+            obj, event_type, reason, message, component="kubelet", host=node, field_path=field_path
+        )
+
+    def legacy(
+        self,
+        obj: JSON,
+        event_type: str,
+        reason: str,
+        message: str,
+        *,
+        component: str,
+        host: str = "",
+        field_path: str | None = None,
+    ) -> JSON:
+        """An event from a component that records with client-go's core/v1 recorder (the kubelet,
+        kube-controller-manager's controllers): source, count, first/lastTimestamp."""
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace", "default")
-        key = (namespace, meta.get("uid", ""), field_path or "", reason, message, "kubelet", event_type)
+        key = (namespace, meta.get("uid", ""), field_path or "", reason, message, component, event_type)
         timestamp = rfc3339()
         repeat = self._repeat(key)
         if repeat is not None:
@@ -88,14 +105,14 @@ class EventRecorder:
             {
                 "reason": reason,
                 "message": message,
-                "source": {"component": "kubelet", "host": node},
+                "source": {"component": component, "host": host} if host else {"component": component},
                 "firstTimestamp": timestamp,
                 "lastTimestamp": timestamp,
                 "count": 1,
                 "type": event_type,
                 "eventTime": None,
-                "reportingComponent": "kubelet",
-                "reportingInstance": node,
+                "reportingComponent": component,
+                "reportingInstance": host,
             },
         )
 
