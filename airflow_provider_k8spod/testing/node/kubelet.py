@@ -438,7 +438,8 @@ class ContainerRunner:
             if not await worker.sleep(shown):
                 return False
             message = f'Back-off pulling image "{reference}"'
-            self.set_waiting("ImagePullBackOff", message)
+            # The status wraps the last pull error (kubelet image manager: prevPullErrMsg); the event does not.
+            self.set_waiting("ImagePullBackOff", f"{message}: ErrImagePull: {failure}")
             self.event("Normal", "BackOff", message)
             self.event("Warning", "Failed", "Error: ImagePullBackOff")
             if not await worker.sleep(max(0.0, backoff - shown)):
