@@ -14,9 +14,15 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from airflow_provider_k8spod.testing import LocalCluster
-from tests.testing._helpers import pod_manifest, raw_request
+from tests.testing._helpers import container_status, pod_manifest, raw_request
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def in_state(pod: dict[str, object], name: str, state: str) -> bool:
+    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []  # type: ignore[attr-defined]
+    return any(s["name"] == name and state in s["state"] for s in statuses)
+
 
 QUANTITY_RE = "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
@@ -132,3 +138,27 @@ def test_clients_closing_streams_is_not_an_error(
         written = log_file.read()
     assert "ERROR" not in written, written
     assert "Traceback" not in written, written
+
+
+def test_a_running_init_container_is_not_ready(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    body = pod_manifest("init", ["true"], grace=0)
+    body["spec"]["initContainers"] = [
+        {"name": "setup", "image": "busybox", "command": ["sleep", "30"]},
+        {"name": "proxy", "image": "busybox", "command": ["sleep", "30"], "restartPolicy": "Always"},
+    ]
+    body["spec"]["initContainers"].reverse()  # the sidecar starts first, then the init container runs
+    core.create_namespaced_pod(ns, body)
+    pod = cluster.wait_for_pod(ns, "init", condition=lambda p: in_state(p, "setup", "running"))
+    assert pod is not None
+    setup = container_status(pod, "setup", init=True)
+    assert (setup["ready"], setup["started"]) == (False, True)
+    proxy = container_status(pod, "proxy", init=True)
+    assert (proxy["ready"], proxy["started"]) == (True, True)  # a running sidecar without probes is ready
+    initialized = next(c for c in pod["status"]["conditions"] if c["type"] == "Initialized")
+    assert (initialized["status"], initialized["reason"], initialized["message"]) == (
+        "False",
+        "ContainersNotInitialized",
+        "containers with incomplete status: [setup]",
+    )

@@ -271,6 +271,7 @@ def test_init_containers_run_in_order(
     assert logs(core, ns, "init") == "step1\nstep2\n"
     for name in ("step1", "step2"):
         assert container_status(pod, name, init=True)["state"]["terminated"]["reason"] == "Completed"
+        assert container_status(pod, name, init=True)["ready"] is True  # ready once completed
     assert logs(core, ns, "init", container="step2") == ""
 
 

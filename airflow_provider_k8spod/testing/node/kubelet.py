@@ -297,7 +297,9 @@ class ContainerRunner:
         self.process = process
         started_at = rfc3339()
         self.status["state"] = {"running": {"startedAt": started_at}}
-        self.status["ready"] = True
+        # No probes run: a running container is ready, except a regular init container, which is ready
+        # only once it has completed (prober manager's rule for init containers).
+        self.status["ready"] = self.kind != "init"
         self.status["started"] = True
         self.event("Normal", "Started", f"Started container {self.name}")
         self.started.set()
@@ -324,7 +326,7 @@ class ContainerRunner:
         if message:
             terminated["message"] = message
         self.status["state"] = {"terminated": terminated}
-        self.status["ready"] = False
+        self.status["ready"] = self.kind == "init" and exit_code == 0
         self.status["started"] = False
         worker.changed()
         return exit_code
