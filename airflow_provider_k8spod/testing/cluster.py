@@ -397,10 +397,17 @@ class LocalCluster:
 
     # ------------------------------------------------------------------------------------- pod faults
 
-    def evict_pod(self, namespace: str, name: str, *, message: str | None = None) -> None:
-        """Evict like the kubelet under node pressure: containers killed, phase Failed, reason Evicted,
-        a DisruptionTarget condition and a Warning ``Evicted`` event. The pod object stays."""
-        body = {"message": message} if message else {}
+    def evict_pod(
+        self, namespace: str, name: str, *, message: str | None = None, grace_period_seconds: int = 1
+    ) -> None:
+        """Evict like the kubelet under node pressure: containers stopped (SIGTERM, then SIGKILL after
+        ``grace_period_seconds``: 1 s as for a hard eviction threshold; a soft threshold gives
+        min(evictionMaxPodGracePeriod, terminationGracePeriodSeconds)), phase Failed, reason Evicted, a
+        DisruptionTarget condition and a Warning ``Evicted`` event. The pod object stays. (The eviction
+        API, ``pods/eviction``, deletes the pod gracefully instead, as a delete does.)"""
+        body: JSON = {"grace_period_seconds": grace_period_seconds}
+        if message:
+            body["message"] = message
         self._admin("POST", f"/_local/pods/{namespace}/{name}/evict", body)
 
     def oom_kill(self, namespace: str, name: str, container: str | None = None) -> None:

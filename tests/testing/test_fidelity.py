@@ -14,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from airflow_provider_k8spod.testing import LocalCluster
-from tests.testing._helpers import container_status, pod_manifest, raw_request
+from tests.testing._helpers import container_status, pod_manifest, raw_request, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -162,3 +162,39 @@ def test_a_running_init_container_is_not_ready(
         "ContainersNotInitialized",
         "containers with incomplete status: [setup]",
     )
+
+
+TERM_HANDLER = "trap 'echo got TERM; exit 3' TERM; echo up; while true; do sleep 0.05; done"
+IGNORE_TERM = "trap 'echo got TERM' TERM; echo up; while true; do sleep 0.05; done"
+
+
+def test_eviction_api_honours_the_grace_period(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    core.create_namespaced_pod(ns, pod_manifest("ev", ["sh", "-c", IGNORE_TERM], grace=2))
+    cluster.wait_for_pod(ns, "ev", phase="Running")
+    started = time.monotonic()
+    core.create_namespaced_pod_eviction("ev", ns, {"metadata": {"name": "ev", "namespace": ns}})
+    pod = core.read_namespaced_pod("ev", ns)
+    assert pod.metadata.deletion_grace_period_seconds == 2
+    assert pod.status.phase == "Running"
+    target = next(c for c in pod.status.conditions if c.type == "DisruptionTarget")
+    assert (target.reason, target.message) == ("EvictionByEvictionAPI", "Eviction API: evicting")
+    wait_for(lambda: "got TERM" in core.read_namespaced_pod_log("ev", ns))
+    cluster.wait_for_pod(ns, "ev", gone=True)
+    assert time.monotonic() - started >= 1.5  # killed at the end of its 2 s grace period, not at once
+
+
+def test_node_pressure_eviction_sends_sigterm_first(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    core.create_namespaced_pod(ns, pod_manifest("pressure", ["sh", "-c", TERM_HANDLER], grace=30))
+    cluster.wait_for_pod(ns, "pressure", phase="Running")
+    wait_for(lambda: core.read_namespaced_pod_log("pressure", ns) == "up\n")
+    cluster.evict_pod(ns, "pressure")
+    pod = cluster.wait_for_pod(ns, "pressure", phase="Failed")
+    assert pod is not None
+    assert pod["status"]["reason"] == "Evicted"
+    # SIGTERM, then SIGKILL after the eviction manager's 1 s: the handler ran and chose the exit code
+    assert container_status(pod)["state"]["terminated"]["exitCode"] == 3
+    assert core.read_namespaced_pod_log("pressure", ns) == "up\ngot TERM\n"

@@ -929,7 +929,9 @@ class PodWorker:
 
     # ------------------------------------------------------------------------------------------ faults
 
-    def evict(self, message: str) -> None:
+    def evict(self, message: str, grace: float = 1.0) -> None:
+        """Node-pressure eviction: SIGTERM, then SIGKILL after ``grace`` seconds (the eviction manager's
+        1 s ``immediateEvictionGracePeriodSeconds`` for hard thresholds)."""
         self.event("Warning", "Evicted", message)
         self.extra_conditions.append(
             {
@@ -939,7 +941,7 @@ class PodWorker:
                 "message": message,
             }
         )
-        self.terminate(0.0, "Evicted", message)
+        self.terminate(grace, "Evicted", message)
 
     def oom_kill(self, runner: ContainerRunner) -> bool:
         process = runner.process
