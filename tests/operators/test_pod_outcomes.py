@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from airflow_provider_k8spod.testing import Timings
+from airflow_provider_k8spod.testing import Node, Timings
 from tests.operators.kpo import WhenPod, dag_source, running, task_pods
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
@@ -42,8 +42,10 @@ def test_evicted_pod(local_cluster_connection, run_dag):
 
 
 # The node lifecycle controller notices after its grace period; the pod goes after its toleration (1 s here).
+# Two nodes: with every node lost the controller evicts nothing ("full disruption").
 @pytest.mark.local_cluster(
-    timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1)
+    nodes=[Node("node-1"), Node("node-2")],
+    timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
 )
 def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
     with WhenPod(

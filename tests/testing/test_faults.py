@@ -17,7 +17,7 @@ import websocket
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from airflow_provider_k8spod.testing import LocalCluster
+from airflow_provider_k8spod.testing import LocalCluster, Node
 from tests.testing._helpers import (
     container_status,
     gated_pod,
@@ -287,19 +287,23 @@ def test_oom_kill_restarts_with_on_failure(cluster: LocalCluster, core: kubernet
 
 def test_lose_and_restore_node(local_cluster_factory: Any) -> None:
     """A lost node as kube-controller-manager handles it: pods stay Running until the node monitor grace
-    period is over, then turn not Ready, then are deleted after their unreachable toleration."""
+    period is over, then turn not Ready, then are deleted after their unreachable toleration; once no node
+    is left (full disruption) the controller taints and evicts nothing more."""
     timings = dataclasses.replace(
         FAST, node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1
     )
-    cluster = local_cluster_factory(timings=timings)
+    cluster = local_cluster_factory(timings=timings, nodes=[Node("node-1"), Node("node-2")])
     core = kubernetes.client.CoreV1Api(sync_api(cluster))
     forever = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
     patient = dict(forever, tolerationSeconds=60)
-    core.create_namespaced_pod("default", pod_manifest("lost", ["sleep", "60"], grace=5))
+    on_1 = {"nodeSelector": {"kubernetes.io/hostname": "node-1"}}
+    core.create_namespaced_pod("default", pod_manifest("lost", ["sleep", "60"], grace=5, **on_1))
     core.create_namespaced_pod(
-        "default", pod_manifest("kept", ["sleep", "60"], grace=5, tolerations=[forever])
+        "default", pod_manifest("kept", ["sleep", "60"], grace=5, tolerations=[forever], **on_1)
     )
-    core.create_namespaced_pod("default", pod_manifest("patient", ["sleep", "60"], tolerations=[patient]))
+    core.create_namespaced_pod(
+        "default", pod_manifest("patient", ["sleep", "60"], tolerations=[patient], **on_1)
+    )
     for name in ("lost", "kept", "patient"):
         cluster.wait_for_pod("default", name, phase="Running")
     unreachable = next(
@@ -351,18 +355,29 @@ def test_lose_and_restore_node(local_cluster_factory: Any) -> None:
         core.read_namespaced_pod_log("kept", "default")
     assert info.value.status == 500
     assert core.read_namespaced_pod("kept", "default").metadata.deletion_timestamp is None
-    core.create_namespaced_pod("default", pod_manifest("later", ["true"]))
+    core.create_namespaced_pod("default", pod_manifest("later", ["true"], **on_1))
     later = cluster.wait_for_pod("default", "later", condition=lambda p: bool(p["status"].get("conditions")))
     assert later is not None
     assert (
         "untolerated taint {node.kubernetes.io/unreachable: }" in later["status"]["conditions"][0]["message"]
     )
+    # The last node goes too: full disruption, the NoExecute taints go and pending evictions are cancelled.
+    cluster.lose_node("node-2")
+    wait_for(lambda: core.read_node("node-2").spec.taints)
+    assert [(t.key, t.effect) for t in core.read_node("node-2").spec.taints] == [
+        ("node.kubernetes.io/unreachable", "NoSchedule")
+    ]
+    assert [(t.key, t.effect) for t in core.read_node("node-1").spec.taints] == [
+        ("node.kubernetes.io/unreachable", "NoSchedule")
+    ]
+    events = {(e.reason, e.message) for e in core.list_namespaced_event("default").items}
+    assert ("TaintManagerEviction", "Cancelling deletion of Pod default/patient") in events
+    cluster.restore_node("node-2")
     cluster.restore_node("node-1")
     cluster.wait_for_pod("default", "later", phase="Succeeded")
     assert cluster.wait_for_pod("default", "kept", phase="Failed") is not None
     wait_for(lambda: cluster.pod("default", "lost") is None)
-    events = {(e.reason, e.message) for e in core.list_namespaced_event("default").items}
-    assert ("TaintManagerEviction", "Cancelling deletion of Pod default/patient") in events
+    assert core.read_namespaced_pod("patient", "default").metadata.deletion_timestamp is None
 
 
 def test_rotate_logs(cluster: LocalCluster, core: kubernetes.client.CoreV1Api) -> None:

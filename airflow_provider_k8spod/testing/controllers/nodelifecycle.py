@@ -16,6 +16,10 @@ What a real cluster does when a node's kubelet goes silent (Kubernetes >= 1.29):
    delete. With no kubelet to confirm it, the pod stays Terminating until the node returns.
 4. A node that comes back before that cancels the pending evictions ("Cancelling deletion of Pod ...").
 
+When no node of the zone is Ready (here: every node is lost, e.g. the only node of a one-node cluster),
+the controller assumes the problem is its own ("full disruption"): it adds no NoExecute taint and evicts
+nothing, so the pods stay (not Ready) until their node returns.
+
 The decisions are pure functions; :class:`NodeLifecycle` drives them with timers.
 """
 
@@ -66,8 +70,9 @@ def eviction_delay(
     return max(0.0, float(min(int(s) for s in seconds)))
 
 
-def unreachable_node(node: JSON, now: str) -> JSON:
-    """The node as the node lifecycle controller leaves it once its grace period is over."""
+def unreachable_node(node: JSON, now: str, *, no_execute: bool = True) -> JSON:
+    """The node as the node lifecycle controller leaves it once its grace period is over (``no_execute``:
+    with the NoExecute taint too, i.e. not in full disruption)."""
     updated = copy.deepcopy(node)
     status = updated.setdefault("status", {})
     conditions = status.setdefault("conditions", [])
@@ -93,10 +98,9 @@ def unreachable_node(node: JSON, now: str) -> JSON:
             )
     spec = updated.setdefault("spec", {})
     taints = [t for t in spec.get("taints") or [] if t.get("key") != UNREACHABLE]
-    taints += [
-        {"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": now},
-        {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now},
-    ]
+    taints.append({"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": now})
+    if no_execute:
+        taints.append({"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now})
     spec["taints"] = taints
     return updated
 
@@ -133,6 +137,9 @@ class NodeLifecycle:
     def node_restored(self, name: str) -> None:
         """The kubelet posts status again: pending evictions of its pods are cancelled."""
         self._cancel_monitor(name)
+        self._cancel_evictions(name)
+
+    def _cancel_evictions(self, name: str) -> None:
         for pod in self._pods_on(name):
             task = self._evictions.pop(pod["metadata"]["uid"], None)
             if task is not None and not task.done():
@@ -169,7 +176,21 @@ class NodeLifecycle:
         if node is None:
             return
         now = rfc3339()
-        node = self.srv.store.update("nodes", unreachable_node(node, now))
+        lost = self.srv.kubelet.lost_nodes
+        full_disruption = all(n["metadata"]["name"] in lost for n in self.srv.store.list("nodes"))
+        node = self.srv.store.update("nodes", unreachable_node(node, now, no_execute=not full_disruption))
+        if full_disruption:
+            # Entering full disruption: the NoExecute taints go from every node, their evictions stop.
+            for other in self.srv.store.list("nodes"):
+                taints = (other.get("spec") or {}).get("taints") or []
+                kept = [
+                    t for t in taints if not (t.get("key") == UNREACHABLE and t.get("effect") == "NoExecute")
+                ]
+                if kept != taints:
+                    other = copy.deepcopy(other)
+                    other["spec"]["taints"] = kept
+                    self.srv.store.update("nodes", other)
+                self._cancel_evictions(other["metadata"]["name"])
         self.srv.recorder.legacy(
             node,
             "Normal",
