@@ -135,6 +135,9 @@ class Timings:
     config_retry_seconds: float = 0.5
     bookmark_interval_seconds: float = 1.0
     default_watch_timeout_seconds: float = 1800.0
+    mount_backoff_initial: float = 0.5
+    mount_backoff_max: float = 4.0
+    pod_sync_retry_seconds: float = 1.0
     # kube-controller-manager --node-monitor-grace-period: a silent node turns Ready=Unknown after this.
     node_monitor_grace_seconds: float = 2.0
     # kube-apiserver --default-{not-ready,unreachable}-toleration-seconds: the tolerationSeconds the
@@ -151,6 +154,9 @@ class Timings:
             crash_loop_backoff_max=300.0,
             config_retry_seconds=10.0,
             bookmark_interval_seconds=60.0,
+            mount_backoff_initial=0.5,
+            mount_backoff_max=122.0,
+            pod_sync_retry_seconds=10.0,
             node_monitor_grace_seconds=50.0,
         )
 

@@ -30,6 +30,7 @@ from airflow_provider_k8spod.testing.apiserver.faults import FaultTable
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
 from airflow_provider_k8spod.testing.controllers.nodelifecycle import NodeLifecycle
+from airflow_provider_k8spod.testing.controllers.volumes import VolumeController
 from airflow_provider_k8spod.testing.node import podstatus
 from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
 from airflow_provider_k8spod.testing.node.runtime import Runtime, choose_mode, write_python_shims
@@ -170,6 +171,11 @@ class ClusterServer:
             )
         )
         self.kubelet.on_pod_terminated = self._pod_terminated
+        self.volumes = VolumeController(
+            self.store, self.recorder, self.state_dir, on_claims_changed=self.kubelet.reschedule_pending
+        )
+        self.kubelet.claim_node_selected = self.volumes.select_node
+        self.volumes.start()
         for name in dict.fromkeys(
             ("default", "kube-system", "kube-public", "kube-node-lease", *self.config.namespaces)
         ):
@@ -188,6 +194,8 @@ class ClusterServer:
         self.store.close_watchers()
         with contextlib.suppress(Exception):
             await self.kubelet.shutdown()
+        if hasattr(self, "volumes"):
+            self.volumes.stop()
         for task in list(self._namespace_tasks):
             task.cancel()
         if self._http is not None:
@@ -215,7 +223,7 @@ class ClusterServer:
         async def finish() -> None:
             while self.store.list("pods", name):  # noqa: ASYNC110 - no store event for "namespace empty"
                 await asyncio.sleep(0.1)
-            for resource in ("configmaps", "secrets", "events"):
+            for resource in ("configmaps", "secrets", "persistentvolumeclaims", "events"):
                 for obj in self.store.list(resource, name):
                     self.store.delete(resource, name, obj["metadata"]["name"])
             self.store.delete("namespaces", "", name)

@@ -614,3 +614,40 @@ def test_container_environment_is_exactly_the_pods(
     service = {k for k in keys if k.startswith("KUBERNETES_")}
     assert {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} <= service
     assert keys - service == {"PATH", "HOSTNAME", "HOME", "MINE"}
+
+
+def test_container_statuses_list_the_volume_mounts(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    # Kubelets report each container's mounts in its status since 1.31 (RecursiveReadOnlyMounts), from
+    # the start: a container still waiting for its init container has them too.
+    body = pod_manifest("mounts", ["true"])
+    body["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    body["spec"]["containers"][0]["volumeMounts"] = [{"name": "work", "mountPath": "/work"}]
+    body["spec"]["initContainers"] = [{"name": "setup", "image": "busybox", "command": ["sleep", "30"]}]
+    core.create_namespaced_pod(ns, body)
+
+    def init_running() -> dict[str, Any] | None:
+        pod = cluster.pod(ns, "mounts") or {}
+        statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
+        return pod if statuses and "running" in statuses[0]["state"] else None
+
+    pod = wait_for(init_running)
+    main = container_status(pod)
+    assert main["state"]["waiting"]["reason"] == "PodInitializing"
+    work, token = main["volumeMounts"]
+    assert work == {"name": "work", "mountPath": "/work"}
+    assert token["name"].startswith("kube-api-access-")
+    assert token == {
+        "name": token["name"],
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        "readOnly": True,
+        "recursiveReadOnly": "Disabled",
+    }
+    assert container_status(pod, "setup", init=True)["volumeMounts"] == [token]
+    read = core.read_namespaced_pod("mounts", ns).status.container_statuses[0].volume_mounts
+    assert [(m.name, m.mount_path, m.read_only) for m in read] == [
+        ("work", "/work", None),
+        (token["name"], token["mountPath"], True),
+    ]
+    core.delete_namespaced_pod("mounts", ns, grace_period_seconds=0)

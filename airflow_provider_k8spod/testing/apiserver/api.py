@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, random_suffix, rfc3339, truthy
 from airflow_provider_k8spod.testing.apiserver import _http as web
-from airflow_provider_k8spod.testing.apiserver import errors, objects, patch, quantity, tables, validation
+from airflow_provider_k8spod.testing.apiserver import (
+    errors,
+    objects,
+    patch,
+    quantity,
+    storage,
+    tables,
+    validation,
+)
 from airflow_provider_k8spod.testing.apiserver.defaults import admit_pod, default_pod
 from airflow_provider_k8spod.testing.apiserver.errors import ApiError
 from airflow_provider_k8spod.testing.apiserver.faults import FaultRule
@@ -47,12 +55,14 @@ from airflow_provider_k8spod.testing.node.runtime import DEFAULT_PATH, Executabl
 if TYPE_CHECKING:
     from airflow_provider_k8spod.testing.server import ClusterServer
 
-NAMESPACED = ("pods", "events", "configmaps", "secrets")
-CLUSTER_SCOPED = ("namespaces", "nodes")
+NAMESPACED = ("pods", "events", "configmaps", "secrets", "persistentvolumeclaims")
+CLUSTER_SCOPED = ("namespaces", "nodes", "persistentvolumes", "storageclasses")
 SUBRESOURCES = {
     "pods": ("log", "exec", "status", "eviction", "attach", "portforward", "binding", "ephemeralcontainers"),
     "namespaces": ("status", "finalize"),
     "nodes": ("status", "proxy"),
+    "persistentvolumeclaims": ("status",),
+    "persistentvolumes": ("status",),
 }
 MAX_BODY = 3 * 1024 * 1024
 
@@ -69,6 +79,7 @@ class RequestInfo:
     subresource: str = ""
     namespace: str | None = None
     name: str | None = None
+    group_version: str = "v1"
 
     @property
     def full_resource(self) -> str:
@@ -82,9 +93,12 @@ class RequestInfo:
 def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo:
     """Turn a request into (verb, resource, subresource, namespace, name) like kube-apiserver."""
     parts = [p for p in path.split("/") if p]
-    if len(parts) < 2 or parts[0] != "api" or parts[1] != "v1" or len(parts) == 2:
+    if len(parts) > 3 and parts[0] == "apis" and f"{parts[1]}/{parts[2]}" in objects.GROUP_RESOURCES:
+        group_version, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+    elif len(parts) > 2 and parts[0] == "api" and parts[1] == "v1":
+        group_version, rest = "v1", parts[2:]
+    else:
         return RequestInfo(method, path, False)
-    rest = parts[2:]
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
         namespace = rest[1]
@@ -112,7 +126,7 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
         verb = "delete" if name else "deletecollection"
     else:
         verb = method.lower()
-    return RequestInfo(method, path, True, verb, resource, subresource, namespace, name)
+    return RequestInfo(method, path, True, verb, resource, subresource, namespace, name, group_version)
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -226,12 +240,19 @@ class Api:
         if path == "/api/v1":
             return json_response(objects.api_resource_list())
         if path == "/apis":
-            return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            return json_response(objects.api_group_list())
+        parts = path.split("/")[2:]
+        if len(parts) == 1 and (group := objects.api_group(parts[0])) is not None:
+            return json_response(group)
+        if len(parts) == 2 and "/".join(parts) in objects.GROUP_RESOURCES:
+            return json_response(objects.api_resource_list("/".join(parts)))
         raise errors.path_not_found()
 
     async def _dispatch(self, request: web.Request, info: RequestInfo) -> web.AnyResponse:
         resource = info.resource
         if resource not in NAMESPACED and resource not in CLUSTER_SCOPED:
+            raise errors.path_not_found()
+        if objects.api_version_of(resource) != info.group_version:
             raise errors.path_not_found()
         if resource in CLUSTER_SCOPED and info.namespace is not None:
             raise errors.path_not_found()
@@ -440,15 +461,17 @@ class Api:
 
     def _decode_object(self, info: RequestInfo, body: Any) -> JSON:
         kind = objects.kind_of(info.resource)
+        version = objects.api_version_of(info.resource)
+        package = "core" if version == "v1" else version.split("/")[0].split(".")[0]
         if not isinstance(body, dict):
             raise errors.bad_request(
-                f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot '
-                f"unmarshal {type(body).__name__} into Go value of type core.{kind}"
+                f'{kind} in version "{version.split("/")[-1]}" cannot be handled as a {kind}: json: cannot '
+                f"unmarshal {type(body).__name__} into Go value of type {package}.{kind}"
             )
         if body.get("kind") and body["kind"] != kind:
             raise errors.bad_request(
-                f'{body["kind"]} in version "v1" cannot be handled as a {kind}: no kind '
-                f'"{body["kind"]}" is registered for version "v1"'
+                f'{body["kind"]} in version "{version.split("/")[-1]}" cannot be handled as a {kind}: no kind '
+                f'"{body["kind"]}" is registered for version "{version}"'
             )
         obj = copy.deepcopy(body)
         try:
@@ -456,13 +479,14 @@ class Api:
         except quantity.QuantityError as exc:
             raise errors.bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {exc}') from exc
         obj["kind"] = kind
-        obj["apiVersion"] = "v1"
+        obj["apiVersion"] = version
         meta = obj.get("metadata")
         if meta is None:
             obj["metadata"] = {}
         elif not isinstance(meta, dict):
             raise errors.bad_request(
-                f'{kind} in version "v1" cannot be handled as a {kind}: metadata must be an object'
+                f'{kind} in version "{version.split("/")[-1]}" cannot be handled as a {kind}: metadata must be an '
+                f"object"
             )
         if info.resource in NAMESPACED:
             body_ns = obj["metadata"].get("namespace")
@@ -510,6 +534,15 @@ class Api:
             causes = validation.validate_namespace(obj)
         elif info.resource == "events":
             causes = validation.validate_object_meta(meta)
+        elif info.resource == "persistentvolumeclaims":
+            storage.admit_claim(obj, self.srv.store.list("storageclasses"))
+            causes = storage.validate_claim(obj)
+        elif info.resource == "persistentvolumes":
+            storage.admit_volume(obj)
+            causes = storage.validate_volume(obj)
+        elif info.resource == "storageclasses":
+            storage.admit_class(obj)
+            causes = storage.validate_class(obj)
         else:
             raise errors.method_not_allowed()
         if causes:
@@ -632,10 +665,22 @@ class Api:
             result = copy.deepcopy(current)
             result["metadata"]["labels"] = meta.get("labels") or {}
             result["metadata"]["annotations"] = meta.get("annotations") or {}
+        elif info.resource in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
+            if info.resource == "persistentvolumeclaims":
+                causes = storage.claim_update_causes(current, updated)
+            elif info.resource == "storageclasses":
+                causes = storage.class_update_causes(current, updated)
+            else:
+                causes = storage.validate_volume(updated)
+            if causes:
+                raise errors.invalid(kind, info.name or "", causes)
+            if "status" in current:
+                updated["status"] = current["status"]
+            result = updated
         else:
             result = updated
         result["kind"] = kind
-        result["apiVersion"] = "v1"
+        result["apiVersion"] = objects.api_version_of(info.resource)
         stored = store.update(info.resource, result)
         if info.resource == "nodes":
             self.srv.kubelet.reschedule_pending()
@@ -679,6 +724,8 @@ class Api:
             result = self.srv.delete_namespace(current)
         elif info.resource == "nodes":
             raise errors.method_not_allowed()
+        elif current["metadata"].get("finalizers"):
+            result = self._mark_deleted(info.resource, current)
         else:
             result = self.srv.store.delete(info.resource, info.namespace or "", info.name or "") or current
             if info.resource == "events":
@@ -702,11 +749,22 @@ class Api:
                 continue
             if info.resource == "pods":
                 deleted.append(self.srv.delete_pod(obj, grace))
+            elif obj["metadata"].get("finalizers"):
+                deleted.append(self._mark_deleted(info.resource, obj))
             else:
                 deleted.append(
                     self.srv.store.delete(info.resource, info.namespace or "", obj["metadata"]["name"]) or obj
                 )
         return json_response(objects.list_object(info.resource, deleted, str(self.srv.store.rv)))
+
+    def _mark_deleted(self, resource: str, obj: JSON) -> JSON:
+        """Deletion of an object with finalizers: it stays, terminating, until its controllers let it go."""
+        if obj["metadata"].get("deletionTimestamp"):
+            return obj
+        updated = copy.deepcopy(obj)
+        updated["metadata"]["deletionTimestamp"] = rfc3339()
+        updated["metadata"]["deletionGracePeriodSeconds"] = 0
+        return self.srv.store.update(resource, updated)
 
     # ---------------------------------------------------------------------------------- subresources
 

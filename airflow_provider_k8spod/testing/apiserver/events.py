@@ -70,25 +70,25 @@ class EventRecorder:
         field_path: str | None = None,
     ) -> JSON:
         """An event from the kubelet (legacy core/v1 recorder: source, count, first/lastTimestamp)."""
-        return self.legacy(
-            obj, event_type, reason, message, component="kubelet", host=node, field_path=field_path
-        )
+        return self._legacy(obj, event_type, reason, message, "kubelet", node, field_path)
 
-    def legacy(
+    def controller(self, obj: JSON, event_type: str, reason: str, message: str, component: str) -> JSON:
+        """An event from a controller using the legacy recorder (persistentvolume-controller, a provisioner):
+        ``source.component`` without a host, aggregated into ``count``."""
+        return self._legacy(obj, event_type, reason, message, component, "", None)
+
+    def _legacy(
         self,
         obj: JSON,
         event_type: str,
         reason: str,
         message: str,
-        *,
         component: str,
-        host: str = "",
-        field_path: str | None = None,
+        node: str,
+        field_path: str | None,
     ) -> JSON:
-        """An event from a component that records with client-go's core/v1 recorder (the kubelet,
-        kube-controller-manager's controllers): source, count, first/lastTimestamp."""
         meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace", "default")
+        namespace = meta.get("namespace") or "default"
         key = (namespace, meta.get("uid", ""), field_path or "", reason, message, component, event_type)
         timestamp = rfc3339()
         repeat = self._repeat(key)
@@ -105,14 +105,14 @@ class EventRecorder:
             {
                 "reason": reason,
                 "message": message,
-                "source": {"component": component, "host": host} if host else {"component": component},
+                "source": {"component": component, "host": node} if node else {"component": component},
                 "firstTimestamp": timestamp,
                 "lastTimestamp": timestamp,
                 "count": 1,
                 "type": event_type,
                 "eventTime": None,
                 "reportingComponent": component,
-                "reportingInstance": host,
+                "reportingInstance": node,
             },
         )
 

@@ -70,16 +70,80 @@ RESOURCES: dict[str, JSON] = {
         "verbs": ["get", "list", "patch", "update", "watch"],
     },
     "nodes/status": {"kind": "Node", "namespaced": False, "verbs": ["get", "patch", "update"]},
+    "persistentvolumeclaims": {
+        "kind": "PersistentVolumeClaim",
+        "namespaced": True,
+        "shortNames": ["pvc"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "persistentvolumeclaims/status": {
+        "kind": "PersistentVolumeClaim",
+        "namespaced": True,
+        "verbs": ["get", "patch", "update"],
+    },
+    "persistentvolumes": {
+        "kind": "PersistentVolume",
+        "namespaced": False,
+        "shortNames": ["pv"],
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+    "persistentvolumes/status": {
+        "kind": "PersistentVolume",
+        "namespaced": False,
+        "verbs": ["get", "patch", "update"],
+    },
+}
+
+# Resources of named API groups (``/apis/<group>/<version>``): group version -> resource -> info.
+GROUP_RESOURCES: dict[str, dict[str, JSON]] = {
+    "storage.k8s.io/v1": {
+        "storageclasses": {
+            "kind": "StorageClass",
+            "namespaced": False,
+            "shortNames": ["sc"],
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        },
+    },
+}
+API_VERSIONS: dict[str, str] = {
+    resource: group_version for group_version, infos in GROUP_RESOURCES.items() for resource in infos
 }
 
 
 def kind_of(resource: str) -> str:
+    group_version = API_VERSIONS.get(resource)
+    if group_version is not None:
+        return str(GROUP_RESOURCES[group_version][resource]["kind"])
     return str(RESOURCES[resource]["kind"])
 
 
-def api_resource_list() -> JSON:
+def api_version_of(resource: str) -> str:
+    """``v1`` for core resources, ``<group>/<version>`` for the others."""
+    return API_VERSIONS.get(resource, "v1")
+
+
+def api_group_list() -> JSON:
+    """``/apis``: the named groups, one served version each."""
+    groups = []
+    for group_version in GROUP_RESOURCES:
+        group, _, version = group_version.partition("/")
+        entry = {"groupVersion": group_version, "version": version}
+        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(group: str) -> JSON | None:
+    """``/apis/<group>``, or None for a group this cluster does not serve."""
+    for entry in api_group_list()["groups"]:
+        if entry["name"] == group:
+            return {"kind": "APIGroup", "apiVersion": "v1", **entry}
+    return None
+
+
+def api_resource_list(group_version: str = "v1") -> JSON:
     resources = []
-    for name, info in RESOURCES.items():
+    infos = RESOURCES if group_version == "v1" else GROUP_RESOURCES[group_version]
+    for name, info in infos.items():
         entry: JSON = {
             "name": name,
             "singularName": "" if "/" in name else str(info["kind"]).lower(),
@@ -93,7 +157,12 @@ def api_resource_list() -> JSON:
         if info.get("shortNames"):
             entry["shortNames"] = info["shortNames"]
         resources.append(entry)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
 
 
 def namespace_object(name: str) -> JSON:
@@ -227,11 +296,16 @@ def list_object(
     metadata: JSON = {"resourceVersion": resource_version}
     if extra_meta:
         metadata.update(extra_meta)
-    return {"kind": f"{kind_of(resource)}List", "apiVersion": "v1", "metadata": metadata, "items": stripped}
+    return {
+        "kind": f"{kind_of(resource)}List",
+        "apiVersion": api_version_of(resource),
+        "metadata": metadata,
+        "items": stripped,
+    }
 
 
 def with_kind(resource: str, obj: JSON) -> JSON:
     out = copy.copy(obj)
     out["kind"] = kind_of(resource)
-    out["apiVersion"] = "v1"
+    out["apiVersion"] = api_version_of(resource)
     return out

@@ -290,6 +290,9 @@ FIELD_EXTRACTORS: dict[str, FieldExtractor] = {
     "secrets": secret_fields,
     "nodes": node_fields,
     "namespaces": namespace_fields,
+    "persistentvolumeclaims": _meta_fields,
+    "persistentvolumes": _meta_fields,
+    "storageclasses": _meta_fields,
 }
 
 

@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import copy
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airflow_provider_k8spod.testing._util import JSON
@@ -109,6 +110,7 @@ class Store:
         self._history: dict[str, deque[Change]] = {}
         self._compacted: dict[str, int] = {}
         self._watchers: dict[str, set[Watcher]] = {}
+        self._listeners: dict[str, list[Callable[[Change], None]]] = {}
 
     # ---------------------------------------------------------------------------------------------- reads
 
@@ -142,6 +144,8 @@ class Store:
             self._compacted[resource] = max(self._compacted.get(resource, 0), dropped.rv)
         for watcher in list(self._watchers.get(resource, ())):
             watcher.offer(change)
+        for listener in self._listeners.get(resource, ()):
+            listener(change)
 
     def create(self, resource: str, obj: JSON) -> JSON:
         """Store a new object (the caller checked it does not exist). Sets metadata.resourceVersion."""
@@ -210,6 +214,12 @@ class Store:
                     watcher.offer(change)
         self._watchers.setdefault(resource, set()).add(watcher)
         return watcher
+
+    def subscribe(self, resource: str, listener: Callable[[Change], None]) -> None:
+        """Call ``listener`` with every change of ``resource`` as it is stored (the cluster's own
+        controllers; unlike watches, never expired or cut, and not counted as client watches). The
+        listener must not write to the store synchronously."""
+        self._listeners.setdefault(resource, []).append(listener)
 
     def unwatch(self, watcher: Watcher) -> None:
         self._watchers.get(watcher.resource, set()).discard(watcher)

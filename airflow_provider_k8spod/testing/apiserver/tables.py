@@ -176,7 +176,68 @@ def _cells(resource: str, obj: JSON) -> list[Any]:
             f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
             obj.get("message", ""),
         ]
+    if resource in ("persistentvolumeclaims", "persistentvolumes", "storageclasses"):
+        return _storage_cells(resource, obj, name, created)
     return [name, created]
+
+
+_ACCESS_MODES = {
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
+
+
+def _modes(modes: Any) -> str:
+    return ",".join(_ACCESS_MODES.get(str(m), str(m)) for m in modes or [])
+
+
+def _storage_cells(resource: str, obj: JSON, name: str, created: str) -> list[Any]:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    deleting = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    if resource == "persistentvolumeclaims":
+        bound = status.get("phase") == "Bound"
+        return [
+            name,
+            "Terminating" if deleting else status.get("phase", ""),
+            spec.get("volumeName", ""),
+            (status.get("capacity") or {}).get("storage", "") if bound else "",
+            _modes(status.get("accessModes")) if bound else "",
+            spec.get("storageClassName") or "<unset>",
+            spec.get("volumeAttributesClassName") or "<unset>",
+            created,
+            spec.get("volumeMode") or "<unset>",
+        ]
+    if resource == "persistentvolumes":
+        ref = spec.get("claimRef") or {}
+        return [
+            name,
+            (spec.get("capacity") or {}).get("storage", ""),
+            _modes(spec.get("accessModes")),
+            spec.get("persistentVolumeReclaimPolicy", ""),
+            "Terminating" if deleting else status.get("phase", ""),
+            f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else "",
+            spec.get("storageClassName", ""),
+            spec.get("volumeAttributesClassName") or "<unset>",
+            status.get("reason", ""),
+            created,
+            spec.get("volumeMode") or "<unset>",
+        ]
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    default = "true" in (
+        annotations.get("storageclass.kubernetes.io/is-default-class"),
+        annotations.get("storageclass.beta.kubernetes.io/is-default-class"),
+    )
+    return [
+        f"{name} (default)" if default else name,
+        obj.get("provisioner", ""),
+        obj.get("reclaimPolicy") or "Delete",
+        obj.get("volumeBindingMode") or "Immediate",
+        bool(obj.get("allowVolumeExpansion")),
+        created,
+    ]
 
 
 _COLUMNS: dict[str, list[JSON]] = {
@@ -200,6 +261,38 @@ _COLUMNS: dict[str, list[JSON]] = {
         _column("Roles"),
         _column("Age"),
         _column("Version"),
+    ],
+    "persistentvolumeclaims": [
+        _column("Name", fmt="name"),
+        _column("Status"),
+        _column("Volume"),
+        _column("Capacity"),
+        _column("Access Modes"),
+        _column("StorageClass"),
+        _column("VolumeAttributesClass"),
+        _column("Age"),
+        _column("VolumeMode", priority=1),
+    ],
+    "persistentvolumes": [
+        _column("Name", fmt="name"),
+        _column("Capacity"),
+        _column("Access Modes"),
+        _column("Reclaim Policy"),
+        _column("Status"),
+        _column("Claim"),
+        _column("StorageClass"),
+        _column("VolumeAttributesClass"),
+        _column("Reason"),
+        _column("Age"),
+        _column("VolumeMode", priority=1),
+    ],
+    "storageclasses": [
+        _column("Name", fmt="name"),
+        _column("Provisioner"),
+        _column("ReclaimPolicy"),
+        _column("VolumeBindingMode"),
+        _column("AllowVolumeExpansion", "boolean"),
+        _column("Age"),
     ],
     "events": [
         _column("Last Seen"),

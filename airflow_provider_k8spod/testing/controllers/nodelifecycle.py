@@ -166,7 +166,7 @@ class NodeLifecycle:
 
     def _event(self, pod: JSON, reason: str, message: str, event_type: str = "Normal") -> None:
         component = TAINT_EVICTION_CONTROLLER if reason == "TaintManagerEviction" else NODE_CONTROLLER
-        self.srv.recorder.legacy(pod, event_type, reason, message, component=component)
+        self.srv.recorder.controller(pod, event_type, reason, message, component)
 
     async def _after_grace(self, name: str) -> None:
         await asyncio.sleep(self.srv.config.timings.node_monitor_grace_seconds)
@@ -191,12 +191,8 @@ class NodeLifecycle:
                     other["spec"]["taints"] = kept
                     self.srv.store.update("nodes", other)
                 self._cancel_evictions(other["metadata"]["name"])
-        self.srv.recorder.legacy(
-            node,
-            "Normal",
-            "NodeNotReady",
-            f"Node {name} status is now: NodeNotReady",
-            component=NODE_CONTROLLER,
+        self.srv.recorder.controller(
+            node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady", NODE_CONTROLLER
         )
         taints = (node.get("spec") or {}).get("taints") or []
         for pod in self._pods_on(name):

@@ -24,7 +24,12 @@ from airflow_provider_k8spod.testing._util import JSON, random_hex, rfc3339
 from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Image
-from airflow_provider_k8spod.testing.controllers.scheduler import choose_node
+from airflow_provider_k8spod.testing.controllers.scheduler import (
+    choose_node,
+    claim_owner_error,
+    prefilter_failure_message,
+    volume_claims_prefilter,
+)
 from airflow_provider_k8spod.testing.node import images as imagelib
 from airflow_provider_k8spod.testing.node import podstatus
 from airflow_provider_k8spod.testing.node.envvars import (
@@ -113,6 +118,8 @@ class ContainerRunner:
             "imageID": "",
             "started": False,
         }
+        if mounts := podstatus.volume_mount_statuses(container):
+            self.status["volumeMounts"] = mounts
         self.restart_count = 0
         self.crashes = 0
         self.crash_backoff = 0.0
@@ -551,7 +558,7 @@ class PodWorker:
         self.kill_deadline = float("inf")
         self.deadline_changed = asyncio.Event()
         self.start_time = rfc3339()
-        self.sandbox_ready = True
+        self.sandbox_ready = False  # the sandbox is created once every volume is mounted
         self.final_phase: str | None = None
         self.lost = False
         self.deleting = False
@@ -689,11 +696,52 @@ class PodWorker:
 
     # ------------------------------------------------------------------------------------------ volumes
 
+    def _claimed_volume(self, volume: JSON) -> JSON:
+        """The PersistentVolume source behind a claim, as the kubelet's volume populator resolves it; raises
+        :class:`VolumeProcessError` worded like the populator's errors."""
+        store = self.kubelet.deps.store
+        source = volume.get("persistentVolumeClaim") or {}
+        name = str(source.get("claimName", "")) if source else f"{self.name}-{volume['name']}"
+        prefix = f"error processing PVC {self.namespace}/{name}"
+        claim = store.get("persistentvolumeclaims", self.namespace, name)
+        if claim is None:
+            raise VolumeProcessError(
+                f'{prefix}: failed to fetch PVC from API server: persistentvolumeclaims "{name}" not found'
+            )
+        pod = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+        if not source and (owner_error := claim_owner_error(pod, claim)) is not None:
+            raise VolumeProcessError(f"{prefix}: {owner_error}")
+        if claim["metadata"].get("deletionTimestamp"):
+            raise VolumeProcessError(f"{prefix}: PVC is being deleted")
+        if (claim.get("status") or {}).get("phase") != "Bound":
+            raise VolumeProcessError(f"{prefix}: PVC is not bound")
+        pv_name = (claim.get("spec") or {}).get("volumeName") or ""
+        if not pv_name:
+            raise VolumeProcessError(f"{prefix}: PVC has empty pvc.Spec.VolumeName")
+        pv = store.get("persistentvolumes", "", pv_name)
+        if pv is None:
+            raise VolumeProcessError(
+                f'{prefix}: failed to fetch PV {pv_name} from API server: persistentvolumes "{pv_name}" not found'
+            )
+        spec = pv.get("spec") or {}
+        if "local" in spec:
+            pv = {"hostPath": {"path": spec["local"].get("path", ""), "type": "Directory"}}
+        elif "hostPath" in spec:
+            pv = {"hostPath": spec["hostPath"]}
+        else:
+            kinds = [k for k in spec if k in _PV_SOURCES]
+            pv = {kinds[0] if kinds else "persistentVolume": {}}
+        if source.get("readOnly"):
+            self.volume_readonly.add(volume["name"])
+        return {"name": volume["name"], **pv}
+
     def _volume_error(self, volume: JSON) -> str | None:
         """Prepare one volume; return a FailedMount message if it cannot be set up yet."""
         store = self.kubelet.deps.store
         name = volume["name"]
         path = os.path.join(self.pod_dir, "volumes", name)
+        if "persistentVolumeClaim" in volume or "ephemeral" in volume:
+            volume = self._claimed_volume(volume)
         if "hostPath" in volume:
             host = volume["hostPath"]
             target = host.get("path", "/")
@@ -791,18 +839,55 @@ class PodWorker:
         return None
 
     async def prepare_volumes(self) -> bool:
-        retry = self.kubelet.deps.config.timings.config_retry_seconds
-        pending = list(self.spec.get("volumes") or [])
+        """Mount every volume before the sandbox exists, retrying as the kubelet does: a volume whose set-up
+        fails is retried with exponential back-off (``MountVolume.SetUp failed`` events, aggregated into
+        ``count``); a claim that cannot be resolved fails the pod sync, which is retried after a pause
+        (``Unable to attach or mount volumes`` events)."""
+        timings = self.kubelet.deps.config.timings
+        pending = {str(v["name"]): v for v in self.spec.get("volumes") or []}
+        backoff: dict[str, float] = {}
+        due: dict[str, float] = {}
+        next_sync = 0.0
         while pending:
-            still: list[JSON] = []
-            for volume in pending:
-                error = self._volume_error(volume)
-                if error:
-                    self.event("Warning", "FailedMount", error)
-                    still.append(volume)
-            pending = still
-            if pending and not await self.sleep(retry):
+            now = time.monotonic()
+            process_errors: dict[str, str] = {}
+            for name, volume in list(pending.items()):
+                if due.get(name, 0.0) > now:
+                    continue
+                try:
+                    error = self._volume_error(volume)
+                except VolumeProcessError as exc:
+                    process_errors[name] = str(exc)
+                    continue
+                if error is None:
+                    del pending[name]
+                    continue
+                self.event("Warning", "FailedMount", error)
+                previous = backoff.get(name)
+                backoff[name] = (
+                    timings.mount_backoff_initial
+                    if previous is None
+                    else min(previous * 2, timings.mount_backoff_max)
+                )
+                due[name] = now + backoff[name]
+            if process_errors and now >= next_sync:
+                self.event(
+                    "Warning",
+                    "FailedMount",
+                    f"Unable to attach or mount volumes: unmounted volumes=[{' '.join(sorted(pending))}], "
+                    f"unattached volumes=[], failed to process volumes=[{' '.join(sorted(process_errors))}]: "
+                    + "; ".join(process_errors[n] for n in sorted(process_errors)),
+                )
+                next_sync = now + timings.pod_sync_retry_seconds
+            if not pending:
+                break
+            wakes = [due.get(n, 0.0) for n in pending if n not in process_errors]
+            if process_errors:
+                wakes.append(min(next_sync, now + _CLAIM_POLL_SECONDS))
+            if not await self.sleep(max(0.01, min(wakes) - time.monotonic())):
                 return False
+        self.sandbox_ready = True
+        self.changed()
         return True
 
     # ---------------------------------------------------------------------------------------- lifecycle
@@ -961,6 +1046,30 @@ class PodWorker:
                 runner.process.kill()
 
 
+class VolumeProcessError(Exception):
+    """A volume the kubelet cannot even add to its desired state (a claim that is missing or unbound)."""
+
+
+_CLAIM_POLL_SECONDS = 0.2
+_PV_SOURCES = (
+    "nfs",
+    "csi",
+    "iscsi",
+    "fc",
+    "awsElasticBlockStore",
+    "gcePersistentDisk",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "rbd",
+    "cinder",
+    "flexVolume",
+    "vsphereVolume",
+    "portworxVolume",
+    "glusterfs",
+)
+
+
 def _write_volume(path: str, files: dict[str, tuple[bytes, int]]) -> None:
     for rel, (data, mode) in files.items():
         target = os.path.join(path, rel)
@@ -1002,6 +1111,8 @@ class Kubelet:
         self.lost_nodes: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_pod_terminated: Callable[[PodWorker], None] | None = None
+        # Set by the server: records the scheduler's node on a WaitForFirstConsumer claim, returns if bound.
+        self.claim_node_selected: Callable[[JSON, str], bool] = lambda claim, node: False
 
     def track(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
@@ -1041,7 +1152,14 @@ class Kubelet:
         load: dict[str, int] = {}
         for worker in self.workers.values():
             load[worker.node] = load.get(worker.node, 0) + 1
-        node, message = choose_node(pod, self.nodes(), load)
+        nodes = self.nodes()
+        reason, delayed = volume_claims_prefilter(
+            pod, lambda claim: store.get("persistentvolumeclaims", namespace, claim), self._delays_binding
+        )
+        if reason is not None and nodes:
+            node, message = None, prefilter_failure_message(len(nodes), reason)
+        else:
+            node, message = choose_node(pod, nodes, load, self._bound_volumes(pod))
         updated = copy.deepcopy(pod)
         status = updated.setdefault("status", {})
         now = rfc3339()
@@ -1065,6 +1183,17 @@ class Kubelet:
                 store.update("pods", updated)
             self.deps.recorder.scheduler(updated, "Warning", "FailedScheduling", message, "Scheduling")
             return
+        if delayed:
+            # WaitForFirstConsumer: the node goes on each claim, and the pod is bound once they all are.
+            claims = [store.get("persistentvolumeclaims", namespace, claim) for claim in delayed]
+            ready = [self.claim_node_selected(claim, node) for claim in claims if claim is not None]
+            if not all(ready):
+                return
+            pod = store.get("pods", namespace, name) or pod
+            if pod["spec"].get("nodeName") or pod["metadata"].get("deletionTimestamp"):
+                return
+            updated = copy.deepcopy(pod)
+            status = updated.setdefault("status", {})
         updated["spec"]["nodeName"] = node
         status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
         status["conditions"].append(
@@ -1075,6 +1204,22 @@ class Kubelet:
             bound, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node}", "Binding"
         )
         self._maybe_start(bound)
+
+    def _bound_volumes(self, pod: JSON) -> list[JSON]:
+        store = self.deps.store
+        out = []
+        for volume in pod["spec"].get("volumes") or []:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            claim = store.get("persistentvolumeclaims", pod["metadata"]["namespace"], name) if name else None
+            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
+            pv = store.get("persistentvolumes", "", pv_name) if pv_name else None
+            if pv is not None:
+                out.append(pv)
+        return out
+
+    def _delays_binding(self, class_name: str) -> bool:
+        storage_class = self.deps.store.get("storageclasses", "", class_name) if class_name else None
+        return storage_class is not None and storage_class.get("volumeBindingMode") == "WaitForFirstConsumer"
 
     def _maybe_start(self, pod: JSON) -> None:
         uid = pod["metadata"]["uid"]

@@ -21,6 +21,24 @@ def is_sidecar(container: Mapping[str, Any]) -> bool:
     return container.get("restartPolicy") == "Always"
 
 
+def volume_mount_statuses(container: Mapping[str, Any]) -> list[JSON]:
+    """The ``volumeMounts`` of a container's status, as the kubelet reports them since 1.31
+    (RecursiveReadOnlyMounts, on by default): one per mount of the spec, set from the start (a container still
+    waiting has them too). A read-only mount says whether it is recursively read-only: ``Enabled`` only when
+    asked for; ``IfPossible`` resolves to ``Disabled`` (this node claims no recursive read-only support).
+    """
+    out: list[JSON] = []
+    for mount in container.get("volumeMounts") or []:
+        item: JSON = {"name": mount.get("name"), "mountPath": mount.get("mountPath")}
+        if mount.get("readOnly"):
+            item["readOnly"] = True
+            item["recursiveReadOnly"] = (
+                "Enabled" if mount.get("recursiveReadOnly") == "Enabled" else "Disabled"
+            )
+        out.append(item)
+    return out
+
+
 def _status_of(statuses: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
     for status in statuses:
         if status.get("name") == name:

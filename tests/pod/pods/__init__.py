@@ -7,7 +7,8 @@ Each ``<name>.yaml`` here holds one pod as the API server returned it, with the 
   how and why, ``derived_from`` names the capture it was edited from). ``capture.py`` never overwrites
   these.
 
-Tests read the files with :func:`snapshot`; nothing here starts a cluster.
+Tests read the files with :func:`snapshot`; nothing here starts a cluster. ``real/`` holds what real clusters
+reported in the same situations, with their sources; ``tests/pod/test_real_shapes.py`` compares the two.
 """
 
 from __future__ import annotations
