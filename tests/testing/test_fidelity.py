@@ -173,6 +173,7 @@ def test_eviction_api_honours_the_grace_period(
 ) -> None:
     core.create_namespaced_pod(ns, pod_manifest("ev", ["sh", "-c", IGNORE_TERM], grace=2))
     cluster.wait_for_pod(ns, "ev", phase="Running")
+    wait_for(lambda: core.read_namespaced_pod_log("ev", ns) == "up\n")  # its TERM handler is in place
     started = time.monotonic()
     core.create_namespaced_pod_eviction("ev", ns, {"metadata": {"name": "ev", "namespace": ns}})
     pod = core.read_namespaced_pod("ev", ns)
