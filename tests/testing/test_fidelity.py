@@ -61,6 +61,9 @@ def test_quantities_are_written_back_canonical(
     }
     assert container["env"][0]["valueFrom"]["resourceFieldRef"]["divisor"] == "1"
     assert created["spec"]["volumes"][0]["emptyDir"]  # type: ignore[index] == {"sizeLimit": "12e6"}
+    body["metadata"]["name"] = "q2"
+    body["spec"]["containers"][0]["resources"] = None
+    assert _post_pod(cluster, ns, body)["spec"]["containers"][0]["resources"] == {}  # type: ignore[index]
     fetched = core.api_client.sanitize_for_serialization(core.read_namespaced_pod("q", ns))
     assert fetched["spec"]["containers"][0]["resources"] == container["resources"]
 

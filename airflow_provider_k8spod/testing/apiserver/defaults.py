@@ -32,7 +32,9 @@ def _default_container(container: JSON) -> None:
     container.setdefault("terminationMessagePolicy", "File")
     if "image" in container and "imagePullPolicy" not in container:
         container["imagePullPolicy"] = default_pull_policy(str(container["image"]))
-    resources = container.setdefault("resources", {})
+    if container.get("resources") is None:  # a struct, not a pointer: null decodes as empty
+        container["resources"] = {}
+    resources = container["resources"]
     limits = resources.get("limits") if isinstance(resources, dict) else None
     if isinstance(limits, dict) and limits:
         # SetDefaults_Pod: a resource with a limit and no request is requested at its limit.
