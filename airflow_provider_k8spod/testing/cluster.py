@@ -437,10 +437,17 @@ class LocalCluster:
 
     # ------------------------------------------------------------------------------------- pod faults
 
-    def evict_pod(self, namespace: str, name: str, *, message: str | None = None) -> None:
-        """Evict like the kubelet under node pressure: containers killed, phase Failed, reason Evicted,
-        a DisruptionTarget condition and a Warning ``Evicted`` event. The pod object stays."""
-        body = {"message": message} if message else {}
+    def evict_pod(
+        self, namespace: str, name: str, *, message: str | None = None, grace_period_seconds: int = 1
+    ) -> None:
+        """Evict like the kubelet under node pressure: containers stopped (SIGTERM, then SIGKILL after
+        ``grace_period_seconds``: 1 s as for a hard eviction threshold; a soft threshold gives
+        min(evictionMaxPodGracePeriod, terminationGracePeriodSeconds)), phase Failed, reason Evicted, a
+        DisruptionTarget condition and a Warning ``Evicted`` event. The pod object stays. (The eviction
+        API, ``pods/eviction``, deletes the pod gracefully instead, as a delete does.)"""
+        body: JSON = {"grace_period_seconds": grace_period_seconds}
+        if message:
+            body["message"] = message
         self._admin("POST", f"/_local/pods/{namespace}/{name}/evict", body)
 
     def oom_kill(self, namespace: str, name: str, container: str | None = None) -> None:
@@ -476,10 +483,13 @@ class LocalCluster:
         self._admin("DELETE", f"/_local/nodes/{name}")
 
     def lose_node(self, name: str) -> int:
-        """The node stops responding: its Ready condition turns Unknown, it gets the unreachable taints,
-        its pods' processes die and the pods go to phase ``Unknown`` (reason NodeLost). Graceful deletes of
-        those pods stay pending (as with a real lost kubelet) until a delete with grace period 0.
-        Returns the number of pods affected."""
+        """The node's kubelet stops responding and its pods' processes die. As on a real cluster, the pods
+        keep their last reported status; after ``Timings.node_monitor_grace_seconds`` the node turns
+        Ready=Unknown with the unreachable taints and its pods turn not Ready (still Running); each pod is
+        then deleted after its unreachable toleration (``Timings.default_unreachable_toleration_seconds``,
+        300 s) with a ``DeletionByTaintManager`` condition, and stays Terminating (as with a real lost
+        kubelet) until the node returns or a delete with grace period 0. Returns the number of pods
+        affected."""
         return int(self._admin("POST", f"/_local/nodes/{name}/lose")["pods"])
 
     def restore_node(self, name: str) -> None:

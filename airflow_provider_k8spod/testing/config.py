@@ -138,6 +138,12 @@ class Timings:
     mount_backoff_initial: float = 0.5
     mount_backoff_max: float = 4.0
     pod_sync_retry_seconds: float = 1.0
+    # kube-controller-manager --node-monitor-grace-period: a silent node turns Ready=Unknown after this.
+    node_monitor_grace_seconds: float = 2.0
+    # kube-apiserver --default-{not-ready,unreachable}-toleration-seconds: the tolerationSeconds the
+    # DefaultTolerationSeconds admission gives pods, so how long a pod stays on a lost node (whole seconds).
+    default_not_ready_toleration_seconds: float = 300.0
+    default_unreachable_toleration_seconds: float = 300.0
 
     @classmethod
     def realistic(cls) -> Timings:
@@ -151,6 +157,7 @@ class Timings:
             mount_backoff_initial=0.5,
             mount_backoff_max=122.0,
             pod_sync_retry_seconds=10.0,
+            node_monitor_grace_seconds=50.0,
         )
 
     def to_json(self) -> JSON:

@@ -37,6 +37,7 @@ from airflow_provider_k8spod.testing.apiserver.faults import FaultTable
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Node
 from airflow_provider_k8spod.testing.controllers import clusterroles
+from airflow_provider_k8spod.testing.controllers.nodelifecycle import NodeLifecycle
 from airflow_provider_k8spod.testing.controllers.volumes import VolumeController
 from airflow_provider_k8spod.testing.node import limits, podstatus
 from airflow_provider_k8spod.testing.node.kubelet import Kubelet, KubeletDeps, PodWorker
@@ -130,6 +131,7 @@ class ClusterServer:
         self._namespace_tasks: set[asyncio.Task[None]] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.kubelet: Kubelet
+        self.node_lifecycle = NodeLifecycle(self)
         self.url = ""
 
     # ---------------------------------------------------------------------------------------- lifecycle
@@ -200,6 +202,7 @@ class ClusterServer:
         return self.url
 
     async def stop(self) -> None:
+        self.node_lifecycle.stop()
         self.store.close_watchers()
         with contextlib.suppress(Exception):
             await self.kubelet.shutdown()
@@ -374,50 +377,24 @@ class ClusterServer:
         return stored
 
     def lose_node(self, name: str) -> int:
-        node = self.store.get("nodes", "", name)
-        if node is None:
+        """The node's kubelet stops responding (its processes die with it). Nothing changes in the API until
+        the node lifecycle controller's grace period is over (see controllers/nodelifecycle.py)."""
+        if self.store.get("nodes", "", name) is None:
             raise KeyError(name)
-        updated = copy.deepcopy(node)
-        now = rfc3339()
-        updated["status"]["conditions"] = objects.node_conditions(False, now)
-        taints = [
-            t for t in updated["spec"].get("taints") or [] if t.get("key") != "node.kubernetes.io/unreachable"
-        ]
-        taints += [
-            {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now},
-            {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now},
-        ]
-        updated["spec"]["taints"] = taints
-        self.store.update("nodes", updated)
-        lost = self.kubelet.lose_node(name)
-        count = 0
-        for pod in self.store.list("pods"):
-            if (pod.get("spec") or {}).get("nodeName") != name:
-                continue
-            if (pod.get("status") or {}).get("phase") in podstatus.TERMINAL_PHASES:
-                continue
-            count += 1
-            changed = copy.deepcopy(pod)
-            status = changed.setdefault("status", {})
-            status["phase"] = "Unknown"
-            status["reason"] = "NodeLost"
-            status["message"] = f"Node {name} which was running pod {pod['metadata']['name']} is unresponsive"
-            conditions = []
-            for cond in status.get("conditions") or []:
-                cond = dict(cond)
-                if cond.get("type") in ("Ready", "ContainersReady") and cond.get("status") == "True":
-                    cond["status"] = "False"
-                    cond["lastTransitionTime"] = now
-                conditions.append(cond)
-            status["conditions"] = conditions
-            self.store.update("pods", changed)
-        del lost
-        return count
+        self.kubelet.lose_node(name)
+        self.node_lifecycle.node_lost(name)
+        return sum(
+            1
+            for pod in self.store.list("pods")
+            if (pod.get("spec") or {}).get("nodeName") == name
+            and (pod.get("status") or {}).get("phase") not in podstatus.TERMINAL_PHASES
+        )
 
     def restore_node(self, name: str) -> None:
         node = self.store.get("nodes", "", name)
         if node is None:
             raise KeyError(name)
+        self.node_lifecycle.node_restored(name)
         updated = copy.deepcopy(node)
         updated["status"]["conditions"] = objects.node_conditions(True, rfc3339())
         updated["spec"]["taints"] = [

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from airflow_provider_k8spod.testing import Node, Timings
 from tests.operators.kpo import WhenPod, dag_source, running, task_pods
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
@@ -40,6 +41,12 @@ def test_evicted_pod(local_cluster_connection, run_dag):
     assert local_cluster_connection.pods() == []
 
 
+# The node lifecycle controller notices after its grace period; the pod goes after its toleration (1 s here).
+# Two nodes: with every node lost the controller evicts nothing ("full disruption").
+@pytest.mark.local_cluster(
+    nodes=[Node("node-1"), Node("node-2")],
+    timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
+)
 def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
     with WhenPod(
         local_cluster_connection, running(), lambda c, p: c.lose_node(p["spec"]["nodeName"])
@@ -47,7 +54,10 @@ def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
         result = run_dag(dag_source("node_lost", SLEEPER))
     assert fault.fired.is_set()
     assert result.task_states == {"task": "failed"}
-    assert "the pod's node stopped reporting (phase Unknown)" in result.log
+    assert (
+        "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager)"
+        in result.log
+    )
 
 
 def test_pod_deleted_under_us(local_cluster_connection, run_dag, mode):

@@ -28,9 +28,7 @@ from tests.pod.pods.real import names as real_names
 MAIN = "base"
 
 # Captures the local cluster still gets wrong for a reason another piece of work owns.
-GAPS: dict[str, str] = {
-    "init_running": "a running init container is reported ready and the pod Initialized (issue 11, item 5)",
-}
+GAPS: dict[str, str] = {}
 
 
 def _own_names(pod: dict[str, Any]) -> dict[str, str]:

@@ -152,7 +152,8 @@ def test_a_pod_whose_main_container_ran_or_that_finished_has_started(name: str) 
         ("err_image_pull", f"base: ErrImagePull ({PULL_ERROR})"),
         (
             "image_pull_backoff",
-            'base: ImagePullBackOff (Back-off pulling image "registry.example.com/team/missing:1.0")',
+            'base: ImagePullBackOff (Back-off pulling image "registry.example.com/team/missing:1.0": '
+            f"ErrImagePull: {PULL_ERROR})",
         ),
         (
             "image_pull_backoff_real",
@@ -587,7 +588,8 @@ FAILURES = [
     (
         "node_lost",
         False,
-        "the pod's node stopped reporting (phase Unknown): Node node-2 which was running pod node-lost is unresponsive",
+        "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager): "
+        "Taint manager: deleting due to NoExecute taint",
         None,
     ),
     # A pod deleted under us: decided on the object of the watch's DELETED event.
@@ -806,9 +808,13 @@ def test_record_of_a_deleted_pod() -> None:
 
 def test_record_of_a_lost_node() -> None:
     text = render("node_lost")
-    assert "reason: NodeLost" in text
-    assert "message: Node node-2 which was running pod node-lost is unresponsive" in text
-    assert "node: node-2" in text
+    assert text.splitlines()[:4] == [
+        "pod: default/node-lost",
+        "phase: Running",
+        "reason: NodeLost",
+        "node: node-2",
+    ]
+    assert "NodeNotReady: Node is not ready (from node-controller)" in text
     # Real Kubernetes: still "Running", with the node controller's warning.
     snap = snapshot("node_lost_real")
     record = failure_record(snap.pod, snap.events)

@@ -3,9 +3,9 @@ lost nodes and log rotation, each observed through the real clients."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +17,7 @@ import websocket
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from airflow_provider_k8spod.testing import LocalCluster
+from airflow_provider_k8spod.testing import LocalCluster, Node
 from tests.testing._helpers import (
     container_status,
     gated_pod,
@@ -285,36 +285,99 @@ def test_oom_kill_restarts_with_on_failure(cluster: LocalCluster, core: kubernet
     assert container_status(pod)["lastState"]["terminated"]["reason"] == "OOMKilled"
 
 
-def test_lose_and_restore_node(cluster: LocalCluster, core: kubernetes.client.CoreV1Api) -> None:
-    core.create_namespaced_pod("default", pod_manifest("lost", ["sleep", "60"], grace=5))
-    core.create_namespaced_pod("default", pod_manifest("lost2", ["sleep", "60"], grace=5))
-    cluster.wait_for_pod("default", "lost", phase="Running")
-    cluster.wait_for_pod("default", "lost2", phase="Running")
-    assert cluster.lose_node("node-1") == 2
-    pod = core.read_namespaced_pod("lost", "default")
-    assert pod.status.phase == "Unknown"
-    assert pod.status.reason == "NodeLost"
-    node = core.read_node("node-1")
-    assert next(c for c in node.status.conditions if c.type == "Ready").status == "Unknown"
-    assert {t.key for t in node.spec.taints} == {"node.kubernetes.io/unreachable"}
+def test_lose_and_restore_node(local_cluster_factory: Any) -> None:
+    """A lost node as kube-controller-manager handles it: pods stay Running until the node monitor grace
+    period is over, then turn not Ready, then are deleted after their unreachable toleration; once no node
+    is left (full disruption) the controller taints and evicts nothing more."""
+    timings = dataclasses.replace(
+        FAST, node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1
+    )
+    cluster = local_cluster_factory(timings=timings, nodes=[Node("node-1"), Node("node-2")])
+    core = kubernetes.client.CoreV1Api(sync_api(cluster))
+    forever = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}
+    patient = dict(forever, tolerationSeconds=60)
+    on_1 = {"nodeSelector": {"kubernetes.io/hostname": "node-1"}}
+    core.create_namespaced_pod("default", pod_manifest("lost", ["sleep", "60"], grace=5, **on_1))
+    core.create_namespaced_pod(
+        "default", pod_manifest("kept", ["sleep", "60"], grace=5, tolerations=[forever], **on_1)
+    )
+    core.create_namespaced_pod(
+        "default", pod_manifest("patient", ["sleep", "60"], tolerations=[patient], **on_1)
+    )
+    for name in ("lost", "kept", "patient"):
+        cluster.wait_for_pod("default", name, phase="Running")
+    unreachable = next(
+        t for t in core.read_namespaced_pod("lost", "default").spec.tolerations if t.key == forever["key"]
+    )
+    assert unreachable.toleration_seconds == 1  # Timings.default_unreachable_toleration_seconds
+    assert cluster.lose_node("node-1") == 3
     wait_for(lambda: not cluster.container_processes())
+    # Within the grace period nothing shows: the pod is as the kubelet last reported it.
+    pod = core.read_namespaced_pod("lost", "default")
+    assert (pod.status.phase, pod.status.reason) == ("Running", None)
+    assert next(c for c in pod.status.conditions if c.type == "Ready").status == "True"
+    # Then the node is Unknown and tainted, and its pods are not Ready (still Running).
+    wait_for(lambda: core.read_node("node-1").spec.taints)
+    node = core.read_node("node-1")
+    ready = next(c for c in node.status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason, ready.message) == (
+        "Unknown",
+        "NodeStatusUnknown",
+        "Kubelet stopped posting node status.",
+    )
+    assert {(t.key, t.effect) for t in node.spec.taints} == {
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+    }
+    kept = core.read_namespaced_pod("kept", "default")
+    assert kept.status.phase == "Running"
+    assert {c.type: c.status for c in kept.status.conditions}["Ready"] == "False"
+    assert {c.type: c.status for c in kept.status.conditions}["ContainersReady"] == "True"
+    # After its one-second toleration the taint eviction controller deletes "lost"; no kubelet confirms it.
+    wait_for(lambda: core.read_namespaced_pod("lost", "default").metadata.deletion_timestamp)
+    pod = core.read_namespaced_pod("lost", "default")
+    assert pod.status.phase == "Running"
+    target = next(c for c in pod.status.conditions if c.type == "DisruptionTarget")
+    assert (target.status, target.reason, target.message) == (
+        "True",
+        "DeletionByTaintManager",
+        "Taint manager: deleting due to NoExecute taint",
+    )
+    events = {(e.reason, e.message, e.source.component) for e in core.list_namespaced_event("default").items}
+    assert ("NodeNotReady", "Node is not ready", "node-controller") in events
+    assert (
+        "TaintManagerEviction",
+        "Marking for deletion Pod default/lost",
+        "taint-eviction-controller",
+    ) in events
+    assert ("NodeNotReady", "Node node-1 status is now: NodeNotReady", "node-controller") in events
     with pytest.raises(ApiException) as info:
-        core.read_namespaced_pod_log("lost", "default")
+        core.read_namespaced_pod_log("kept", "default")
     assert info.value.status == 500
-    core.delete_namespaced_pod("lost", "default")
-    time.sleep(0.5)
-    assert core.read_namespaced_pod("lost", "default").metadata.deletion_timestamp is not None
-    core.delete_namespaced_pod("lost", "default", grace_period_seconds=0)
-    assert cluster.pod("default", "lost") is None
-    core.create_namespaced_pod("default", pod_manifest("later", ["true"]))
+    assert core.read_namespaced_pod("kept", "default").metadata.deletion_timestamp is None
+    core.create_namespaced_pod("default", pod_manifest("later", ["true"], **on_1))
     later = cluster.wait_for_pod("default", "later", condition=lambda p: bool(p["status"].get("conditions")))
     assert later is not None
     assert (
         "untolerated taint {node.kubernetes.io/unreachable: }" in later["status"]["conditions"][0]["message"]
     )
+    # The last node goes too: full disruption, the NoExecute taints go and pending evictions are cancelled.
+    cluster.lose_node("node-2")
+    wait_for(lambda: core.read_node("node-2").spec.taints)
+    assert [(t.key, t.effect) for t in core.read_node("node-2").spec.taints] == [
+        ("node.kubernetes.io/unreachable", "NoSchedule")
+    ]
+    assert [(t.key, t.effect) for t in core.read_node("node-1").spec.taints] == [
+        ("node.kubernetes.io/unreachable", "NoSchedule")
+    ]
+    events = {(e.reason, e.message) for e in core.list_namespaced_event("default").items}
+    assert ("TaintManagerEviction", "Cancelling deletion of Pod default/patient") in events
+    cluster.restore_node("node-2")
     cluster.restore_node("node-1")
     cluster.wait_for_pod("default", "later", phase="Succeeded")
-    assert cluster.wait_for_pod("default", "lost2", phase="Failed") is not None
+    assert cluster.wait_for_pod("default", "kept", phase="Failed") is not None
+    wait_for(lambda: cluster.pod("default", "lost") is None)
+    assert core.read_namespaced_pod("patient", "default").metadata.deletion_timestamp is None
 
 
 def test_rotate_logs(cluster: LocalCluster, core: kubernetes.client.CoreV1Api) -> None:

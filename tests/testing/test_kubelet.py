@@ -162,6 +162,12 @@ def test_missing_image_pull_backoff_then_available(
     message = container_status(pod)["state"]["waiting"]["message"]
     assert 'failed to resolve reference "registry.local/absent:1"' in message
     wait_for(lambda: waiting_reason() == "ImagePullBackOff")
+    backing_off = cluster.pod(ns, "pull")
+    assert backing_off is not None
+    # the kubelet wraps the last pull error into the back-off message (not into the BackOff event)
+    assert container_status(backing_off)["state"]["waiting"]["message"] == (
+        f'Back-off pulling image "registry.local/absent:1": ErrImagePull: {message}'
+    )
     assert pod["status"]["phase"] == "Pending"
     with pytest.raises(ApiException) as info:
         core.read_namespaced_pod_log("pull", ns)
@@ -265,6 +271,7 @@ def test_init_containers_run_in_order(
     assert logs(core, ns, "init") == "step1\nstep2\n"
     for name in ("step1", "step2"):
         assert container_status(pod, name, init=True)["state"]["terminated"]["reason"] == "Completed"
+        assert container_status(pod, name, init=True)["ready"] is True  # ready once completed
     assert logs(core, ns, "init", container="step2") == ""
 
 

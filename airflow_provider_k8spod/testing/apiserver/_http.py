@@ -500,6 +500,10 @@ class HttpServer:
         except asyncio.CancelledError:
             handler_task.cancel()
             raise
+        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
+            # The client closed its connection (a watch, log or exec stream it is done with): routine.
+            log.debug("client closed %s %s: %s", request.method, request.path, exc)
+            return False
         except Exception:
             log.exception("handler failed for %s %s", request.method, request.path)
             if request.response_started:

@@ -171,7 +171,8 @@ class Admin:
             container = names[0]
         if action == "evict":
             message = body.get("message") or "The node was low on resource: memory. "
-            worker.evict(message)
+            grace = body.get("grace_period_seconds")
+            worker.evict(message, 1.0 if grace is None else float(grace))
             return {}
         runner = worker.runner(str(container)) if container else None
         if runner is None:

@@ -29,6 +29,7 @@ from airflow_provider_k8spod.testing.apiserver import (
     objects,
     patch,
     protobuf,
+    quantity,
     rbac,
     reviews,
     storage,
@@ -552,7 +553,7 @@ class Api:
                     "UnsupportedMediaType",
                 ) from exc
         try:
-            return json.loads(raw or b"null")
+            return json.loads(raw or b"null", parse_float=quantity.JSONNumber)
         except ValueError as exc:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
 
@@ -571,6 +572,10 @@ class Api:
                 f'"{body["kind"]}" is registered for version "{version}"'
             )
         obj = copy.deepcopy(body)
+        try:
+            quantity.canonicalize(info.resource, obj)
+        except quantity.QuantityError as exc:
+            raise errors.bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {exc}') from exc
         obj["kind"] = kind
         obj["apiVersion"] = version
         meta = obj.get("metadata")
@@ -616,7 +621,13 @@ class Api:
             default_pod(obj)
             if isinstance(obj.get("spec"), dict) and isinstance(obj["spec"].get("containers"), list):
                 account = self._pod_service_account(obj, given_name)
-                admit_pod(obj, account)
+                timings = self.srv.config.timings
+                admit_pod(
+                    obj,
+                    account,
+                    not_ready_seconds=int(timings.default_not_ready_toleration_seconds),
+                    unreachable_seconds=int(timings.default_unreachable_toleration_seconds),
+                )
             causes = validation.validate_pod(obj)
         elif info.resource in ("configmaps", "secrets"):
             causes = validation.validate_config_data(obj, kind)

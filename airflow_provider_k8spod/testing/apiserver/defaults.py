@@ -32,7 +32,16 @@ def _default_container(container: JSON) -> None:
     container.setdefault("terminationMessagePolicy", "File")
     if "image" in container and "imagePullPolicy" not in container:
         container["imagePullPolicy"] = default_pull_policy(str(container["image"]))
-    container.setdefault("resources", {})
+    if container.get("resources") is None:  # a struct, not a pointer: null decodes as empty
+        container["resources"] = {}
+    resources = container["resources"]
+    limits = resources.get("limits") if isinstance(resources, dict) else None
+    if isinstance(limits, dict) and limits:
+        # SetDefaults_Pod: a resource with a limit and no request is requested at its limit.
+        requests = resources.setdefault("requests", {})
+        if isinstance(requests, dict):
+            for name, value in limits.items():
+                requests.setdefault(name, value)
     for port in container.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
@@ -77,9 +86,13 @@ def default_pod(pod: JSON) -> JSON:
     return pod
 
 
-def admit_pod(pod: JSON, account: JSON | None = None) -> JSON:
+def admit_pod(
+    pod: JSON, account: JSON | None = None, *, not_ready_seconds: int = 300, unreachable_seconds: int = 300
+) -> JSON:
     """Mutating admission of a stock cluster: ServiceAccount (token volume, image pull secrets) and
-    DefaultTolerationSeconds. ``account`` is the pod's ServiceAccount (the caller checked it exists)."""
+    DefaultTolerationSeconds (``--default-not-ready-toleration-seconds`` /
+    ``--default-unreachable-toleration-seconds``). ``account`` is the pod's ServiceAccount (the caller checked
+    it exists)."""
     spec = pod["spec"]
     name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     spec["serviceAccountName"] = name
@@ -88,13 +101,17 @@ def admit_pod(pod: JSON, account: JSON | None = None) -> JSON:
     if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
         spec["imagePullSecrets"] = [{"name": s.get("name", "")} for s in account["imagePullSecrets"]]
     tolerations = spec.setdefault("tolerations", [])
+    seconds = {
+        DEFAULT_TOLERATIONS[0]["key"]: not_ready_seconds,
+        DEFAULT_TOLERATIONS[1]["key"]: unreachable_seconds,
+    }
     for default in DEFAULT_TOLERATIONS:
         if not any(
             t.get("key") == default["key"] and t.get("effect") in ("NoExecute", None, "")
             for t in tolerations
             if isinstance(t, dict)
         ):
-            tolerations.append(dict(default))
+            tolerations.append({**default, "tolerationSeconds": seconds[str(default["key"])]})
     automount = spec.get("automountServiceAccountToken")
     if automount is None:
         automount = account.get("automountServiceAccountToken")

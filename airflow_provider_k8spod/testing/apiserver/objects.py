@@ -7,6 +7,7 @@ import platform
 from collections.abc import Sequence
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, rfc3339
+from airflow_provider_k8spod.testing.apiserver.quantity import canonicalize_map
 from airflow_provider_k8spod.testing.config import Node
 
 KUBE_VERSION = {
@@ -312,8 +313,8 @@ def node_object(node: Node, *, ready: bool = True) -> JSON:
         },
         "spec": spec,
         "status": {
-            "capacity": dict(node.capacity),
-            "allocatable": dict(node.capacity),
+            "capacity": canonicalize_map(dict(node.capacity)),
+            "allocatable": canonicalize_map(dict(node.capacity)),
             "conditions": node_conditions(ready, now),
             "addresses": [
                 {"type": "InternalIP", "address": "127.0.0.1"},

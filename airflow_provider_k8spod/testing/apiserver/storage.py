@@ -7,12 +7,12 @@ Pure functions over JSON.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON, new_uid, rfc3339
+from airflow_provider_k8spod.testing.apiserver import quantity
 from airflow_provider_k8spod.testing.apiserver.errors import Cause
 from airflow_provider_k8spod.testing.apiserver.validation import (
     forbidden_field,
@@ -55,42 +55,13 @@ PV_SOURCES = (
     "glusterfs",
 )
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]i?|Ki)?$")
-_SUFFIX: dict[str, int | Decimal] = {
-    "": 1,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
 
 def parse_quantity(value: Any) -> Decimal | None:
     """A resource quantity (``1Gi``, ``500M``, ``1e3``, 2) as a number, or None when it is not one."""
-    text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if match is None:
-        return None
-    number, suffix = match.group(1), match.group(2) or ""
     try:
-        base = Decimal(number)
-    except InvalidOperation:
+        return quantity.from_json(value).to_decimal()
+    except quantity.QuantityError:
         return None
-    if suffix[:1] in ("e", "E"):
-        return base * Decimal(10) ** int(suffix[1:])
-    factor = _SUFFIX.get(suffix)
-    return None if factor is None else base * Decimal(factor)
 
 
 def default_storage_class() -> JSON:

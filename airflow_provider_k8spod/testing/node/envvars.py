@@ -12,10 +12,11 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
+from airflow_provider_k8spod.testing.apiserver import quantity
 from airflow_provider_k8spod.testing.apiserver.validation import env_var_name_errors
 
 
@@ -72,35 +73,10 @@ def expand(text: str, mapping: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Quantities (for resourceFieldRef)
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-}
-
 
 def parse_quantity(text: str | int | float) -> Decimal:
-    """Parse a Kubernetes quantity (``500m``, ``1Gi``, ``2``, ``1e3``) into a Decimal."""
-    value = str(text).strip()
-    match = re.fullmatch(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)", value)
-    if not match:
-        raise ValueError(f"quantities must match the regular expression: {value!r}")
-    number, suffix = match.groups()
-    try:
-        base = Decimal(number)
-    except InvalidOperation as exc:
-        raise ValueError(f"invalid quantity {value!r}") from exc
-    if suffix in _BINARY:
-        return base * _BINARY[suffix]
-    return base * _DECIMAL[suffix]
+    """The value of a Kubernetes quantity (``500m``, ``1Gi``, ``2``, ``1e3``) as a Decimal."""
+    return quantity.from_json(text).to_decimal()
 
 
 def _resource_value(

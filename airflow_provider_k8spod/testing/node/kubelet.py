@@ -306,7 +306,9 @@ class ContainerRunner:
         self.process = process
         started_at = rfc3339()
         self.status["state"] = {"running": {"startedAt": started_at}}
-        self.status["ready"] = True
+        # No probes run: a running container is ready, except a regular init container, which is ready
+        # only once it has completed (prober manager's rule for init containers).
+        self.status["ready"] = self.kind != "init"
         self.status["started"] = True
         self.event("Normal", "Started", f"Started container {self.name}")
         self.started.set()
@@ -333,7 +335,7 @@ class ContainerRunner:
         if message:
             terminated["message"] = message
         self.status["state"] = {"terminated": terminated}
-        self.status["ready"] = False
+        self.status["ready"] = self.kind == "init" and exit_code == 0
         self.status["started"] = False
         worker.changed()
         return exit_code
@@ -447,7 +449,8 @@ class ContainerRunner:
             if not await worker.sleep(shown):
                 return False
             message = f'Back-off pulling image "{reference}"'
-            self.set_waiting("ImagePullBackOff", message)
+            # The status wraps the last pull error (kubelet image manager: prevPullErrMsg); the event does not.
+            self.set_waiting("ImagePullBackOff", f"{message}: ErrImagePull: {failure}")
             self.event("Normal", "BackOff", message)
             self.event("Warning", "Failed", "Error: ImagePullBackOff")
             if not await worker.sleep(max(0.0, backoff - shown)):
@@ -1026,7 +1029,9 @@ class PodWorker:
 
     # ------------------------------------------------------------------------------------------ faults
 
-    def evict(self, message: str) -> None:
+    def evict(self, message: str, grace: float = 1.0) -> None:
+        """Node-pressure eviction: SIGTERM, then SIGKILL after ``grace`` seconds (the eviction manager's
+        1 s ``immediateEvictionGracePeriodSeconds`` for hard thresholds)."""
         self.event("Warning", "Evicted", message)
         self.extra_conditions.append(
             {
@@ -1036,7 +1041,7 @@ class PodWorker:
                 "message": message,
             }
         )
-        self.terminate(0.0, "Evicted", message)
+        self.terminate(grace, "Evicted", message)
 
     def oom_kill(self, runner: ContainerRunner) -> bool:
         process = runner.process

@@ -275,9 +275,14 @@ async def follow(logfile: LogFile, opts: LogOptions) -> AsyncIterator[bytes]:
 
 
 def since_option(since_time: str | None, since_seconds: str | None) -> int | None:
-    """Translate ``sinceTime`` / ``sinceSeconds`` into a nanosecond timestamp (None: from the start)."""
+    """Translate ``sinceTime`` / ``sinceSeconds`` into a nanosecond timestamp (None: from the start).
+
+    ``sinceTime`` counts in whole seconds: the API server passes it on to the kubelet as a ``metav1.Time``
+    query parameter, which is RFC 3339 without fractional seconds, so ``12:00:00.5Z`` returns the lines
+    from ``12:00:00Z`` on."""
     if since_time:
-        return parse_rfc3339_ns(since_time)
+        ns = parse_rfc3339_ns(since_time)
+        return ns - ns % 1_000_000_000
     if since_seconds:
         return now_ns() - int(since_seconds) * 1_000_000_000
     return None

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
+from airflow_provider_k8spod.testing.apiserver import quantity
 
 PENDING, RUNNING, SUCCEEDED, FAILED, UNKNOWN = "Pending", "Running", "Succeeded", "Failed", "Unknown"
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
@@ -268,6 +269,13 @@ def merge_conditions(
     return ordered + list(by_type.values())
 
 
+def _same_quantity(a: Any, b: Any) -> bool:
+    try:
+        return quantity.from_json(a).compare(quantity.from_json(b)) == 0
+    except quantity.QuantityError:
+        return str(a) == str(b)
+
+
 def qos_class(spec: Mapping[str, Any]) -> str:
     containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
     requests_any = False
@@ -281,7 +289,7 @@ def qos_class(spec: Mapping[str, Any]) -> str:
         for res in ("cpu", "memory"):
             limit = limits.get(res)
             request = requests.get(res, limit)
-            if limit is None or str(request) != str(limit):
+            if limit is None or request is None or not _same_quantity(request, limit):
                 guaranteed = False
     if not requests_any:
         return "BestEffort"

@@ -443,17 +443,25 @@ def deadline_exceeded_graceful_exit(c: Capture) -> tuple[JSON, list[JSON]]:
 
 
 @scenario("""
-Unknown: the node running the pod stopped responding (local cluster: phase Unknown, reason NodeLost).
+Running (stale): the node running the pod stopped responding; the node lifecycle controller set the pod's
+Ready condition False, and after its unreachable toleration (1 s here instead of the default 300 s) the taint
+eviction controller marked it for deletion (DisruptionTarget DeletionByTaintManager). It stays Terminating.
 """)
 def node_lost(c: Capture) -> tuple[JSON, list[JSON]]:
     body = manifest("node_lost", "sleep 300", nodeSelector={"kubernetes.io/hostname": LOST_NODE})
     body["spec"]["tolerations"] = [
-        {"key": "capture", "operator": "Equal", "value": "node-lost", "effect": "NoSchedule"}
+        {"key": "capture", "operator": "Equal", "value": "node-lost", "effect": "NoSchedule"},
+        {
+            "key": "node.kubernetes.io/unreachable",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 1,
+        },
     ]
     name = c.create(body)
     c.wait(name, in_state("base", "running"))
     c.cluster.lose_node(LOST_NODE)
-    c.wait(name, lambda p: p["status"].get("phase") == "Unknown")
+    c.wait(name, lambda p: bool(p["metadata"].get("deletionTimestamp")), timeout=60)
     c.settle(name)
     return c.done(name)
 
