@@ -42,7 +42,8 @@ from airflow_provider_k8spod.exceptions import PodSpecError
 __all__ = ["field_path", "is_model", "model_class", "parse_manifest_text", "to_api", "to_model"]
 
 _LIST_RE = re.compile(r"^(?:list|List)\[(.+)\]$")
-_DICT_RE = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
+#: Map types as the clients spell them: ``dict(str, X)`` (old), ``dict[str, X]`` (36), ``Dict[str, X]`` (37).
+_DICT_RE = re.compile(r"^(?:dict\(str, (.+)\)|[Dd]ict\[str, (.+)\])$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Quantities may be written as numbers (``cpu: 1``); the API sends them back as strings.
