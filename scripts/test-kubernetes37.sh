@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The part of the suite that depends on the kubernetes client's generation, run against kubernetes 37 in
 # .venv-k8s37 (pinned by scripts/constraints-kubernetes37.txt; .venv has 36, pinned by constraints.txt):
-# models and dicts in arguments, building and templating the pod, the sync hook, the trigger, and one run
-# per mode. CI runs it after scripts/test.sh. Extra arguments go to pytest.
+# models and dicts in arguments, building and templating the pod, upstream's operator surface (V1Pod
+# attributes, callbacks, pod_mutation_hook), the sync hook, the trigger, and runs in both modes. CI runs it after scripts/test.sh. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh  # .venv, whose uv installs .venv-k8s37
@@ -21,6 +21,7 @@ exec "$venv/bin/python" -m pytest \
     tests/pod/test_validation.py \
     tests/operators/test_pod_spec.py \
     tests/operators/test_pod_spec_templating.py \
+    tests/operators/test_pod_upstream_surface.py \
     tests/hooks/test_api.py \
     tests/hooks/test_hooks_cluster.py -k "not (test_hooks_cluster and async)" \
     tests/triggers \
