@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -995,11 +995,23 @@ class PodLifecycle:
         return [n for n in wanted if n in available]
 
     def _start_followers(self, pod: Mapping[str, Any], watcher: PodWatcher, *, init: bool) -> None:
-        for name in self._containers_to_follow(pod, init=init):
-            if name not in self._followers:
-                self._followers[name] = asyncio.create_task(
-                    self._follow(name, watcher), name=f"k8spod-logs-{name}"
-                )
+        """Start a log follower per container to follow. Init containers run one after the other, before
+        the main containers: a follower first waits for the followers of the regular init containers that
+        ran before its container (all of them, for a main container), so the task log has their lines in
+        the order they were printed, however late this follower starts (a trigger) or whichever stream
+        answers first. Native sidecars (init containers with ``restartPolicy: Always``) run alongside the
+        later containers: nothing waits for them."""
+        order = _container_names(pod)
+        regular = _regular_init_containers(pod)
+        for name in sorted(self._containers_to_follow(pod, init=init), key=order.index):
+            if name in self._followers:
+                continue
+            earlier = [n for n in regular if order.index(n) < order.index(name)]
+            after = [self._followers[n] for n in earlier if n in self._followers]
+            self._followers[name] = asyncio.create_task(
+                self._follow(name, watcher, after=after, regular_init=name in regular),
+                name=f"k8spod-logs-{name}",
+            )
 
     async def _drain_followers(self, watcher: PodWatcher) -> None:
         """Let the log followers of containers that ran and ended finish; stop the others.
@@ -1049,8 +1061,19 @@ class PodLifecycle:
             )
         self._notify("log_line", container, line, self.watcher.pod if self.watcher else None)
 
-    async def _follow(self, container: str, watcher: PodWatcher) -> None:
-        """Follow one container's log until it has terminated and the stream is drained."""
+    async def _follow(
+        self,
+        container: str,
+        watcher: PodWatcher,
+        *,
+        after: Sequence[asyncio.Task[Any]] = (),
+        regular_init: bool = False,
+    ) -> None:
+        """Follow one container's log until it has terminated and the stream is drained; first wait for
+        the followers ``after`` (of containers that ran before this one) to end. ``regular_init``: the
+        container is an init container that runs to completion (not a native sidecar)."""
+        if after:
+            await asyncio.wait(after)
         cursor = self._cursors.setdefault(container, LogCursor())
         splitter = LogSplitter()
         # While the container runs, following never gives up on a transient error (a silent container
@@ -1065,6 +1088,9 @@ class PodLifecycle:
             return ran(p) or st.is_finished(p)
 
         def finished(p: Mapping[str, Any]) -> bool:
+            kind, state = st.container_state(p, container)
+            if regular_init and kind == "terminated" and state.get("exitCode") == 0:
+                return True  # a regular init container that succeeded never runs again, whatever the policy
             return st.main_container_done(p, container)
 
         async def consume() -> None:
@@ -1448,6 +1474,14 @@ def _container_names(pod: Mapping[str, Any] | None) -> list[str]:
     spec = (pod or {}).get("spec") or {}
     return [
         str(c.get("name")) for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    ]
+
+
+def _regular_init_containers(pod: Mapping[str, Any]) -> list[str]:
+    """The init containers that run to completion one after the other, in order (not native sidecars)."""
+    spec = pod.get("spec") or {}
+    return [
+        str(c.get("name")) for c in spec.get("initContainers") or [] if c.get("restartPolicy") != "Always"
     ]
 
 

@@ -55,7 +55,8 @@ __all__ = [
 ]
 
 _LIST_RE = re.compile(r"^(?:list|List)\[(.+)\]$")
-_DICT_RE = re.compile(r"^(?:dict\(str, (.+)\)|Dict\[str, (.+)\])$")
+#: Map types as the clients spell them: ``dict(str, X)`` (old), ``dict[str, X]`` (36), ``Dict[str, X]`` (37).
+_DICT_RE = re.compile(r"^(?:dict\(str, (.+)\)|[Dd]ict\[str, (.+)\])$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Quantities may be written as numbers (``cpu: 1``); the API sends them back as strings.

@@ -59,7 +59,16 @@ def _deserialize(value: Any, type_name: str) -> Any:
         from airflow_provider_k8spod.secret import Secret
 
         return [Secret(**item) for item in value]
-    return ApiClient()._ApiClient__deserialize(value, type_name)  # type: ignore[attr-defined]
+    return ApiClient()._ApiClient__deserialize(value, _client_spelling(type_name))  # type: ignore[attr-defined]
+
+
+def _client_spelling(type_name: str) -> str:
+    """``List[V1Toleration]`` as the installed client spells it (``list[...]`` before kubernetes 37)."""
+    from kubernetes.client import V1PodSpec
+
+    if V1PodSpec.openapi_types["containers"].startswith("list["):
+        return type_name.replace("List[", "list[").replace("Dict[", "dict[")
+    return type_name
 
 
 def operator_kwargs(case: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
