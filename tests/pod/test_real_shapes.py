@@ -89,8 +89,6 @@ MISSING: dict[str, str] = {
     "err_image_pull": "dumps found carry the Docker daemon's pull error, not containerd's (ours)",
     "evicted": "dumps found are excerpts without container statuses, predate DisruptionTarget, or show the "
     "ContainerStatusUnknown bug (kubernetes/kubernetes#105467)",
-    "image_pull_backoff": "dumps found (e.g. argoproj/gitops-engine, 2019) predate the 1.32 message suffix; "
-    "image_pull_backoff_real.yaml is hand-written from that change",
     "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645) and a dump of a since-fixed bug "
     "(kubernetes/kubernetes#108733)",
     "invalid_image_name": "found only events and `kubectl describe` text",
