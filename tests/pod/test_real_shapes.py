@@ -87,8 +87,6 @@ MISSING: dict[str, str] = {
     "deleted_graceful_exit": DELETED,
     "deleted_while_running": DELETED,
     "err_image_pull": "dumps found carry the Docker daemon's pull error, not containerd's (ours)",
-    "evicted": "dumps found are excerpts without container statuses, predate DisruptionTarget, or show the "
-    "ContainerStatusUnknown bug (kubernetes/kubernetes#105467)",
     "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645) and a dump of a since-fixed bug "
     "(kubernetes/kubernetes#108733)",
     "invalid_image_name": "found only events and `kubectl describe` text",
