@@ -86,9 +86,12 @@ MISSING: dict[str, str] = {
     "deleted_force": DELETED,
     "deleted_graceful_exit": DELETED,
     "deleted_while_running": DELETED,
-    "err_image_pull": "dumps found carry the Docker daemon's pull error, not containerd's (ours)",
-    "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645) and a dump of a since-fixed bug "
-    "(kubernetes/kubernetes#108733)",
+    "err_image_pull": "dumps found carry the Docker daemon's pull error, or containerd's answer from Docker Hub "
+    "for a missing repository (pull access denied), not a registry's 404; the kind capture paired with "
+    "image_pull_backoff shows the 404 form only inside the back-off message and in events",
+    "init_failed": "found only a redacted excerpt (tektoncd/pipeline#5645), a dump of a since-fixed bug "
+    "(kubernetes/kubernetes#108733), a 2018 dump whose Ready condition predates reason PodFailed "
+    "(openshift/console#107) and a v1.32 `kubectl get pod` line (kubernetes/website#49519)",
     "invalid_image_name": "found only events and `kubectl describe` text",
     "main_done_user_sidecar_running": DESCRIBE_ONLY,
     "main_failed_user_sidecar_running": DESCRIBE_ONLY,
