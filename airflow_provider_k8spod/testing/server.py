@@ -415,15 +415,7 @@ class ClusterServer:
             for runner in worker.all_runners():
                 state = runner.status["state"]
                 if "terminated" not in state:
-                    runner.status["state"] = {
-                        "terminated": {
-                            "exitCode": 137,
-                            "reason": "ContainerStatusUnknown",
-                            "message": "The container could not be located when the pod was terminated",
-                            "startedAt": None,
-                            "finishedAt": None,
-                        }
-                    }
+                    runner.status["state"] = podstatus.status_unknown_state()
                     runner.status["ready"] = False
                     runner.status["started"] = False
             worker.final_phase = podstatus.FAILED

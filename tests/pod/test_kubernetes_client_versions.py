@@ -1,7 +1,7 @@
 """What depends on the generation of the installed ``kubernetes`` client: 36 (plain models that take any
 value, type names spelled ``list[...]`` / ``dict[str, ...]``) or 37 (pydantic models that validate values,
-``List[...]`` / ``Dict[str, ...]``). CI runs this file with both: constraints.txt pins 36 and
-scripts/test-kubernetes37.sh runs it again with 37."""
+``List[...]`` / ``Dict[str, ...]``). CI runs this file with both: constraints.txt pins 37 and
+scripts/test-kubernetes36.sh runs it again with 36."""
 
 from __future__ import annotations
 
@@ -59,15 +59,15 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 def test_the_two_constraints_files_differ_only_by_kubernetes() -> None:
-    main, other = _pins(ROOT / "constraints.txt"), _pins(ROOT / "scripts" / "constraints-kubernetes37.txt")
-    assert main["kubernetes"].startswith("36.")
-    assert other["kubernetes"].startswith("37.")
+    main, other = _pins(ROOT / "constraints.txt"), _pins(ROOT / "scripts" / "constraints-kubernetes36.txt")
+    assert main["kubernetes"].startswith("37.")
+    assert other["kubernetes"].startswith("36.")
     common = (set(main) & set(other)) - {"kubernetes"}
     assert {name: (main[name], other[name]) for name in common if main[name] != other[name]} == {}
     # What only one of them pins is there for its kubernetes alone (e.g. aiohttp-retry for 37).
     text = {
         "main": (ROOT / "constraints.txt").read_text(encoding="utf-8"),
-        "other": (ROOT / "scripts" / "constraints-kubernetes37.txt").read_text(encoding="utf-8"),
+        "other": (ROOT / "scripts" / "constraints-kubernetes36.txt").read_text(encoding="utf-8"),
     }
     for key, only in (("main", set(main) - set(other)), ("other", set(other) - set(main))):
         for name in only:

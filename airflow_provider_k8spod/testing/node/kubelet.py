@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON, random_hex, rfc3339
 from airflow_provider_k8spod.testing.apiserver.events import EventRecorder
+from airflow_provider_k8spod.testing.apiserver.storage import PV_SOURCES
 from airflow_provider_k8spod.testing.apiserver.store import Store
 from airflow_provider_k8spod.testing.config import ClusterConfig, Image
 from airflow_provider_k8spod.testing.controllers.scheduler import (
@@ -486,15 +487,7 @@ class ContainerRunner:
     def mark_unknown_if_waiting(self) -> None:
         """At pod termination, a container that never ran is reported the way the kubelet does."""
         if "waiting" in self.status["state"] and not self.status.get("lastState"):
-            self.status["state"] = {
-                "terminated": {
-                    "exitCode": 137,
-                    "reason": "ContainerStatusUnknown",
-                    "message": "The container could not be located when the pod was terminated",
-                    "startedAt": None,
-                    "finishedAt": None,
-                }
-            }
+            self.status["state"] = podstatus.status_unknown_state()
             self.status["ready"] = False
             self.status["started"] = False
         elif "waiting" in self.status["state"]:
@@ -1066,23 +1059,8 @@ class VolumeProcessError(Exception):
 
 
 _CLAIM_POLL_SECONDS = 0.2
-_PV_SOURCES = (
-    "nfs",
-    "csi",
-    "iscsi",
-    "fc",
-    "awsElasticBlockStore",
-    "gcePersistentDisk",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "rbd",
-    "cinder",
-    "flexVolume",
-    "vsphereVolume",
-    "portworxVolume",
-    "glusterfs",
-)
+#: Persistent volume sources this node cannot mount (only ``hostPath`` and ``local`` are local directories).
+_PV_SOURCES = tuple(s for s in PV_SOURCES if s not in ("hostPath", "local"))
 
 
 def _write_volume(path: str, files: dict[str, tuple[bytes, int]]) -> None:

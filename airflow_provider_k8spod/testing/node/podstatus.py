@@ -152,6 +152,19 @@ def _condition(ctype: str, status: bool, reason: str = "", message: str = "") ->
     return cond
 
 
+def status_unknown_state() -> JSON:
+    """The state the kubelet reports for a container it cannot locate when its pod is terminated."""
+    return {
+        "terminated": {
+            "exitCode": 137,
+            "reason": "ContainerStatusUnknown",
+            "message": "The container could not be located when the pod was terminated",
+            "startedAt": None,
+            "finishedAt": None,
+        }
+    }
+
+
 def _names(names: Sequence[str]) -> str:
     return "[" + " ".join(names) + "]"
 
