@@ -1,6 +1,6 @@
 """Deferrable mode: the worker slot is released while the pod runs; the triggerer watches it.
 
-``deferrable=True`` per task (or ``[k8spod] default_deferrable = True`` in the Airflow config for all).
+``deferrable=True`` per task (or ``[operators] default_deferrable = True`` in the Airflow config for all).
 The task's log, XCom and cleanup are the same as in the default (sync) mode.
 """
 

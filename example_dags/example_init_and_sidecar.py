@@ -40,7 +40,12 @@ with DAG(
                 name="proxy",
                 image="busybox:1.36",
                 restart_policy="Always",
-                command=["sh", "-c", "echo proxy up; sleep 3600"],
+                # A well-behaved sidecar exits on SIGTERM instead of holding the pod for its grace period.
+                command=[
+                    "sh",
+                    "-c",
+                    "trap 'echo proxy stopping; exit 0' TERM; echo proxy up; sleep 3600 & wait",
+                ],
             ),
         ],
         init_container_logs=True,

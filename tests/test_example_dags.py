@@ -55,6 +55,7 @@ def test_example_pod_template(local_cluster_connection, run_dag):
 def test_example_deferrable(local_cluster_connection, run_dag):
     result = run_example(run_dag, "example_deferrable")
     assert result.task_states == {"wait_and_count": "success"}
+    assert "Deferring: the triggerer follows pod" in result.log
     assert "[base] slept, counting" in result.log
     assert result.xcom("wait_and_count") == {"count": 7}
     assert local_cluster_connection.pods() == []
@@ -74,6 +75,8 @@ def test_example_init_and_sidecar(local_cluster_connection, run_dag):
     assert result.task_states == {"job": "success"}
     assert "[prepare] init done" in result.log
     assert "[base] main read: prepared" in result.log
+    assert "[proxy] proxy up" in result.log
+    assert "[proxy] proxy stopping" in result.log  # stopped by SIGTERM once the main container ended
     wait_until_gone(local_cluster_connection)
 
 
@@ -115,7 +118,7 @@ def test_example_secrets_and_configmaps(local_cluster_connection, run_dag):
 
 
 def wait_until_gone(cluster, timeout: float = 30.0) -> None:
-    """A sidecar that ignores SIGTERM ends at the end of the pod's grace period."""
+    """Pod deletion finishes once the sidecar has exited."""
     import time
 
     deadline = time.monotonic() + timeout
