@@ -1,8 +1,15 @@
-"""Every example DAG runs end to end against the local cluster and does what its docstring says."""
+"""Every example DAG runs end to end against the local cluster, in both modes, and does what it says.
+
+One table: for each DAG file, the task states, log lines and XComs a user would check. The mode (sync or
+deferrable) is the Airflow-wide default (``[operators] default_deferrable``), so the same DAG file runs
+both ways unchanged; ``example_deferrable`` asks for deferrable mode itself.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,91 +17,66 @@ from airflow_provider_k8spod.testing import Node, Taint
 
 EXAMPLES = Path(__file__).parent.parent / "example_dags"
 
-
-def run_example(run_dag, name: str):
-    return run_dag((EXAMPLES / f"{name}.py").read_text())
-
-
-def test_example_pod_run(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_pod_run")
-    assert result.task_states == {"hello": "success", "compute": "success", "report": "success"}
-    assert "[base] hello world" in result.log
-    day = result.xcom("compute")["day"]
-    assert result.xcom("compute") == {"rows": 42, "day": day}
-    assert f"[base] report: 42 rows on {day}" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_hello_world(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_hello_world")
-    assert result.state == "failed"
-    assert result.task_states == {"passing": "success", "failing": "failed"}
-    assert "[base] hello world" in result.log
-    assert "[base] about to fail" in result.log
-    assert "exit code 3" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_xcom_multiple_outputs(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_xcom_multiple_outputs")
-    assert result.task_states == {"stats": "success", "report": "success"}
-    assert result.xcom("stats", "rows") == 42
-    assert result.xcom("stats", "table") == "events"
-    assert "[base] events has 42 rows" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_pod_template(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_pod_template")
-    assert result.task_states == {"from_manifest": "success", "overridden": "success"}
-    assert "[base] level=debug region=eu-west-1" in result.log
-    assert "[base] level=info region=eu-west-1" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_deferrable(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_deferrable")
-    assert result.task_states == {"wait_and_count": "success"}
-    assert "Deferring: the triggerer follows pod" in result.log
-    assert "[base] slept, counting" in result.log
-    assert result.xcom("wait_and_count") == {"count": 7}
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_dynamic_mapping(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_dynamic_mapping")
-    assert result.task_states == {"shard[0]": "success", "shard[1]": "success", "shard[2]": "success"}
-    assert [result.xcom(f"shard[{i}]") for i in range(3)] == ["eu", "us", "apac"]
-    for shard in ("eu", "us", "apac"):
-        assert f"[base] processing {shard}" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_example_init_and_sidecar(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_init_and_sidecar")
-    assert result.task_states == {"job": "success"}
-    assert "[prepare] init done" in result.log
-    assert "[base] main read: prepared" in result.log
-    assert "[proxy] proxy up" in result.log
-    assert "[proxy] proxy stopping" in result.log  # stopped by SIGTERM once the main container ended
-    wait_until_gone(local_cluster_connection)
-
-
-@pytest.mark.local_cluster(
+BATCH_NODES = pytest.mark.local_cluster(
     nodes=[
         Node("general-1"),
         Node("batch-hdd", labels={"pool": "batch"}, taints=[Taint("dedicated", "batch")]),
         Node("batch-ssd", labels={"pool": "batch", "disktype": "ssd"}, taints=[Taint("dedicated", "batch")]),
     ]
 )
-def test_example_scheduling(local_cluster_connection, run_dag):
-    result = run_example(run_dag, "example_scheduling")
-    assert result.task_states == {"placed": "success"}
-    assert "[base] running on batch-ssd" in result.log
-    assert local_cluster_connection.pods() == []
+
+# name: (task states, log lines, XComs {(task, key): value})
+CASES: dict[str, tuple[dict[str, str], list[str], dict[tuple[str, str], Any]]] = {
+    "example_hello_world": (
+        {"passing": "success", "failing": "failed"},
+        ["[base] hello world", "[base] about to fail", "container 'base' terminated with exit code 3"],
+        {},
+    ),
+    "example_xcom_multiple_outputs": (
+        {"stats": "success", "report": "success"},
+        ["[base] events has 42 rows"],
+        {("stats", "rows"): 42, ("stats", "table"): "events"},
+    ),
+    "example_pod_template": (
+        {"from_manifest": "success", "overridden": "success"},
+        ["[base] level=debug region=eu-west-1", "[base] level=info region=eu-west-1"],
+        {},
+    ),
+    "example_deferrable": (
+        {"wait_and_count": "success"},
+        ["Deferring: the triggerer follows pod", "[base] slept, counting"],
+        {("wait_and_count", "return_value"): {"count": 7}},
+    ),
+    "example_dynamic_mapping": (
+        {"shard[0]": "success", "shard[1]": "success", "shard[2]": "success"},
+        ["[base] processing eu", "[base] processing us", "[base] processing apac"],
+        {
+            ("shard[0]", "return_value"): "eu",
+            ("shard[1]", "return_value"): "us",
+            ("shard[2]", "return_value"): "apac",
+        },
+    ),
+    "example_init_and_sidecar": (
+        {"job": "success"},
+        ["[prepare] init done", "[base] main read: prepared", "[proxy] proxy up", "[proxy] proxy stopping"],
+        {},
+    ),
+    "example_scheduling": ({"placed": "success"}, ["[base] running on batch-ssd"], {}),
+    "example_secrets_and_configmaps": (
+        {"configured": "success"},
+        [
+            "[base] password has 6 chars",
+            "[base] file password has 6 bytes",
+            "[base] level=debug",
+            "[base] retries = 3",
+        ],
+        {},
+    ),
+}
 
 
-def test_example_secrets_and_configmaps(local_cluster_connection, run_dag):
+def create_secret_and_configmap() -> None:
+    """What example_secrets_and_configmaps expects to find (its docstring says how with kubectl)."""
     from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
 
     core = KubernetesHook().core_v1_client
@@ -108,20 +90,41 @@ def test_example_secrets_and_configmaps(local_cluster_connection, run_dag):
             "data": {"level": "debug", "settings.ini": "[app]\nretries = 3\n"},
         },
     )
-    result = run_example(run_dag, "example_secrets_and_configmaps")
-    assert result.task_states == {"configured": "success"}
-    assert "[base] password has 6 chars" in result.log
-    assert "[base] file password has 6 bytes" in result.log
-    assert "[base] level=debug" in result.log
-    assert "[base] retries = 3" in result.log
+
+
+@pytest.fixture(params=["sync", "deferrable"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(request.param == "deferrable"))
+    return str(request.param)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=BATCH_NODES) if n == "example_scheduling" else n for n in CASES]
+)
+def test_example_dag(name, mode, local_cluster_connection, run_dag):
+    states, lines, xcoms = CASES[name]
+    if name == "example_secrets_and_configmaps":
+        create_secret_and_configmap()
+    result = run_dag((EXAMPLES / f"{name}.py").read_text())
+    assert result.task_states == states
+    for line in lines:
+        assert line in result.log
+    assert {key: result.xcom(*key) for key in xcoms} == xcoms
+    deadline = time.monotonic() + 30  # deletion is asynchronous: a sidecar gets SIGTERM first
+    while local_cluster_connection.pods() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert local_cluster_connection.pods() == []
 
 
-def wait_until_gone(cluster, timeout: float = 30.0) -> None:
-    """Pod deletion finishes once the sidecar has exited."""
-    import time
+def test_every_example_is_tested():
+    assert {p.stem for p in EXAMPLES.glob("example_*.py")} == {*CASES, "example_pod_run", "example_pod_spec"}
 
-    deadline = time.monotonic() + timeout
-    while cluster.pods() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert cluster.pods() == []
+
+def test_example_pod_run(local_cluster_connection, run_dag):
+    result = run_dag((EXAMPLES / "example_pod_run.py").read_text())
+    assert result.task_states == {"hello": "success", "compute": "success", "report": "success"}
+    assert "[base] hello world" in result.log
+    day = result.xcom("compute")["day"]
+    assert result.xcom("compute") == {"rows": 42, "day": day}
+    assert f"[base] report: 42 rows on {day}" in result.log
+    assert local_cluster_connection.pods() == []
