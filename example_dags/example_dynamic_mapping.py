@@ -22,10 +22,8 @@ with DAG(
     shards = KubernetesPodOperator.partial(
         task_id="shard",
         image="busybox:1.36",
-        cmds=[
-            "sh",
-            "-c",
-            'echo "processing $SHARD"; mkdir -p /airflow/xcom; echo "\\"$SHARD\\"" > /airflow/xcom/return.json',
-        ],
+        cmds=["sh", "-c"],
+        # Each pod prints its shard and returns it as its XCom (a JSON string).
+        arguments=["echo processing $SHARD; printf '\"%s\"' $SHARD > /airflow/xcom/return.json"],
         do_xcom_push=True,
     ).expand(env_vars=[{"SHARD": "eu"}, {"SHARD": "us"}, {"SHARD": "apac"}])
