@@ -115,3 +115,10 @@ def run_dag(
     yield run
     for path in written:
         path.unlink(missing_ok=True)
+
+
+@pytest.fixture(params=["sync", "deferrable"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per mode, chosen as users choose a default: ``[operators] default_deferrable``."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(request.param == "deferrable"))
+    return str(request.param)

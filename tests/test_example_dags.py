@@ -92,12 +92,6 @@ def create_secret_and_configmap() -> None:
     )
 
 
-@pytest.fixture(params=["sync", "deferrable"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(request.param == "deferrable"))
-    return str(request.param)
-
-
 @pytest.mark.parametrize(
     "name", [pytest.param(n, marks=BATCH_NODES) if n == "example_scheduling" else n for n in CASES]
 )
