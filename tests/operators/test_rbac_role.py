@@ -40,7 +40,9 @@ SOURCE = dag_source(
 )
 
 
-def run_as_role(cluster: Any, monkeypatch: pytest.MonkeyPatch, run_dag: Any, role: dict[str, Any]) -> Any:
+def run_as_role(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch, run_dag: Any, role: dict[str, Any], *, source: str = SOURCE
+) -> Any:
     """Bind ``role`` (the guide's, in the test namespace) to a service account and run the DAG as it."""
     role, binding = copy.deepcopy(role), copy.deepcopy(BINDING)
     role["metadata"]["namespace"] = binding["metadata"]["namespace"] = NAMESPACE
@@ -60,7 +62,7 @@ def run_as_role(cluster: Any, monkeypatch: pytest.MonkeyPatch, run_dag: Any, rol
     monkeypatch.setenv(
         "AIRFLOW_CONN_KUBERNETES_DEFAULT", cluster.airflow_connection(NAMESPACE, service_account=ACCOUNT)
     )
-    return run_dag(SOURCE)
+    return run_dag(source)
 
 
 def test_the_guides_role_runs_a_pod_with_logs_events_and_xcom(local_cluster, monkeypatch, run_dag, mode):
@@ -95,8 +97,9 @@ WITHOUT = {
         FAILS,
         "could not be deleted (on_finish_action=delete_pod) and is left in the cluster",
     ),
-    # Recovery paths only (polling when watch is refused, adoption, kept pods): see docs/rbac.md.
+    # Recovery paths only (polling when watch is refused, adoption): see docs/rbac.md.
     ("pods", "get"): (UNUSED, None),
+    # Kept pods only: see the test below.
     ("pods", "patch"): (UNUSED, None),
     ("pods/log", "get"): (FALLS_BACK, "needs RBAC verb 'get' on 'pods/log'"),
     ("pods/exec", "create"): (FAILS, "needs RBAC verbs 'create' and 'get' on 'pods/exec'"),
@@ -142,3 +145,16 @@ def test_without_one_verb_the_task_fails_naming_it_or_says_what_it_did_instead(
         for pod in left:
             assert pod["metadata"].get("deletionTimestamp"), pod["metadata"]["name"]
             local_cluster.wait_for_pod(NAMESPACE, pod["metadata"]["name"], gone=True, timeout=30)
+
+
+def test_without_patch_a_kept_pod_is_not_labelled_and_the_log_says_so(local_cluster, monkeypatch, run_dag):
+    source = SOURCE.replace("do_xcom_push=True", 'do_xcom_push=True, on_finish_action="keep_pod"')
+    result = run_as_role(local_cluster, monkeypatch, run_dag, without("pods", "patch"), source=source)
+    assert result.task_states == {"task": "success"}, result.log[-3000:]
+    assert result.xcom("task") == {"answer": 42}
+    warnings = [line for line in result.log.splitlines() if "403 Forbidden" in line]
+    assert len(warnings) == 1, warnings
+    assert "Could not label kept pod" in warnings[0]
+    assert "needs RBAC verb 'patch' on 'pods'" in warnings[0]
+    (kept,) = local_cluster.pods()
+    assert "already_checked" not in (kept["metadata"].get("labels") or {})
