@@ -379,7 +379,12 @@ def api_error(
             "certificate or kubeconfig user, and whether they expired)"
         )
     if status == 403:
-        message += f" (the service account needs RBAC verb {request.verb!r} on {request.resource!r})"
+        if request.resource == "pods/exec":
+            # An exec over a WebSocket (a GET) is checked for both verbs from Kubernetes 1.35 on; the
+            # handshake's 403 carries no Status body to say which one was missing.
+            message += " (the service account needs RBAC verbs 'create' and 'get' on 'pods/exec')"
+        else:
+            message += f" (the service account needs RBAC verb {request.verb!r} on {request.resource!r})"
     return cls(
         message,
         status=status,

@@ -67,7 +67,7 @@ def status(code: int, reason: str, message: str) -> bytes:
             "Forbidden",
             'pods "p" is forbidden: User "sa" cannot create resource "pods/exec"',
             ForbiddenError,
-            "(the service account needs RBAC verb 'create' on 'pods/exec')",
+            "(the service account needs RBAC verbs 'create' and 'get' on 'pods/exec')",
         ),
         (
             api.create_pod({"metadata": {"name": "Bad", "namespace": "ns"}}),
