@@ -58,7 +58,9 @@ CASES: dict[str, tuple[dict[str, str], list[str], dict[tuple[str, str], Any]]] =
     ),
     "example_init_and_sidecar": (
         {"job": "success"},
-        ["[prepare] init done", "[base] main read: prepared", "[proxy] proxy up", "[proxy] proxy stopping"],
+        # Not "[proxy] proxy stopping": the sidecar prints it on SIGTERM while the pod is deleted, after the
+        # main container ended; whether the log follower still reads it then is a race in either mode.
+        ["[prepare] init done", "[base] main read: prepared", "[proxy] proxy up"],
         {},
     ),
     "example_scheduling": ({"placed": "success"}, ["[base] running on batch-ssd"], {}),
