@@ -178,13 +178,16 @@ def expired(message: str) -> ApiError:
     return ApiError(410, message, "Expired")
 
 
+def _retry_after(retry_after: float | None) -> tuple[dict[str, str], JSON | None]:
+    """The ``Retry-After`` header and the ``retryAfterSeconds`` detail (whole seconds, at least 1)."""
+    if retry_after is None:
+        return {}, None
+    seconds = max(1, round(retry_after))
+    return {"Retry-After": str(seconds)}, {"retryAfterSeconds": seconds}
+
+
 def too_many_requests(retry_after: float | None, message: str | None = None) -> ApiError:
-    headers: dict[str, str] = {}
-    details: JSON | None = None
-    if retry_after is not None:
-        seconds = max(1, round(retry_after))
-        headers["Retry-After"] = str(seconds)
-        details = {"retryAfterSeconds": seconds}
+    headers, details = _retry_after(retry_after)
     return ApiError(
         429, message or "Too many requests, please try again later.", "TooManyRequests", details, headers
     )
@@ -197,12 +200,7 @@ def internal_error(message: str) -> ApiError:
 
 
 def service_unavailable(message: str | None = None, retry_after: float | None = None) -> ApiError:
-    headers: dict[str, str] = {}
-    details: JSON | None = None
-    if retry_after is not None:
-        seconds = max(1, round(retry_after))
-        headers["Retry-After"] = str(seconds)
-        details = {"retryAfterSeconds": seconds}
+    headers, details = _retry_after(retry_after)
     return ApiError(
         503,
         message or "the server is currently unable to handle the request",

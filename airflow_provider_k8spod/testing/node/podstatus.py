@@ -177,20 +177,14 @@ def containers_ready_condition(
 ) -> JSON:
     unknown: list[str] = []
     unready: list[str] = []
-    for container in spec.get("initContainers") or []:
-        if not is_sidecar(container):
-            continue
-        status = _status_of(init_statuses, container["name"])
-        if status is None:
-            unknown.append(container["name"])
-        elif not status.get("ready"):
-            unready.append(container["name"])
-    for container in spec.get("containers") or []:
-        status = _status_of(statuses, container["name"])
-        if status is None:
-            unknown.append(container["name"])
-        elif not status.get("ready"):
-            unready.append(container["name"])
+    sidecars = [c for c in spec.get("initContainers") or [] if is_sidecar(c)]
+    for containers, of in ((sidecars, init_statuses), (spec.get("containers") or [], statuses)):
+        for container in containers:
+            status = _status_of(of, container["name"])
+            if status is None:
+                unknown.append(container["name"])
+            elif not status.get("ready"):
+                unready.append(container["name"])
     if phase == SUCCEEDED and not unknown:
         return _condition("ContainersReady", False, "PodCompleted")
     if phase == FAILED:
