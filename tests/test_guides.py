@@ -55,6 +55,25 @@ def test_every_operator_argument_is_documented():
     assert not set(documented) - arguments, f"not arguments: {sorted(set(documented) - arguments)}"
 
 
+# -- the connection form ----------------------------------------------------------------------------------
+
+
+def test_connection_guide_shows_the_form_as_the_provider_declares_it():
+    from airflow_provider_k8spod._provider_info import provider_info
+    from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
+
+    section = (DOCS / "connection.md").read_text()
+    section = section[section.index("### The form in the Airflow UI") :]
+    (connection_type,) = provider_info()["connection-types"]
+    rows = [(label, f"extra `{name}`") for name, (_, label, _) in EXTRA_FIELDS.items()]
+    rows += [
+        (label, f"`{field}`") for field, label in connection_type["ui-field-behaviour"]["relabeling"].items()
+    ]
+    missing = [row for row in rows if f"| {row[0]} | {row[1]} |" not in section]
+    assert not missing, f"docs/connection.md's form table lacks {missing}"
+    assert connection_type["hook-name"] in section
+
+
 # -- troubleshooting: quoted messages ---------------------------------------------------------------------
 
 HOLE = "\x00"
