@@ -49,10 +49,15 @@ def test_every_operator_argument_is_documented():
         if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
     }
     section = _section((DOCS / "operator.md").read_text(), "Arguments")
+    rows = dict(re.findall(r"^\| `(\w+)` \|(.*)$", section, re.M))
     documented = re.findall(r"^\| `(\w+)` \|", section, re.M)
     assert len(documented) == len(set(documented)), "an argument is documented twice"
     assert not arguments - set(documented), f"not in docs/operator.md: {sorted(arguments - set(documented))}"
     assert not set(documented) - arguments, f"not arguments: {sorted(set(documented) - arguments)}"
+    templated = {name for name, row in rows.items() if "Templated" in row}
+    assert templated == set(KubernetesPodOperator.template_fields), (
+        "the rows that say 'Templated' are not the template fields"
+    )
 
 
 # -- the connection form ----------------------------------------------------------------------------------
