@@ -104,7 +104,6 @@ class PodRecorder:
         self._hook = KubernetesHook()  # a hook of its own: it is used from the watch thread only
         self._lock = threading.Lock()
         self._pods: dict[str, dict[str, Any]] = {}
-        self.deleted: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-pod-watch", daemon=True)
         self.error: str | None = None
@@ -118,17 +117,15 @@ class PodRecorder:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def _record(self, kind: str, pod: dict[str, Any]) -> None:
+    def _record(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         with self._lock:
             self._pods[name] = pod
-            if kind == "DELETED":
-                self.deleted.add(name)
 
     def _relist(self) -> str:
         listed = self._hook.list_pods(self.namespace, label_selector=self.selector)
         for pod in listed:
-            self._record("ADDED", pod)
+            self._record(pod)
         return str(listed.resource_version)
 
     def _run(self) -> None:
@@ -142,13 +139,17 @@ class PodRecorder:
                 )
                 for event in events:
                     if event.type != "BOOKMARK":
-                        self._record(event.type, event.object)
+                        self._record(event.object)
                     version = event.resource_version or version
             except ExpiredError:
                 version = self._relist()
             except Exception as exc:  # shown in the summary; the demo goes on without pod details
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._stop.wait(1)
+
+    def seen(self) -> list[str]:
+        with self._lock:
+            return list(self._pods)
 
     def pods_of(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
         """The pods seen for a task of a run (by the raw identity this provider annotates pods with)."""
@@ -193,9 +194,6 @@ def cluster_target() -> Iterator[tuple[str, str, Any]]:
         import json
 
         paths = [p for p in kubeconfig.split(os.pathsep) if p]
-        missing = [p for p in paths if not Path(p).is_file()]
-        if missing:
-            raise SystemExit(f"KUBECONFIG names files that do not exist: {', '.join(missing)}")
         if len(paths) == 1:  # else the hook merges the list like kubectl (no connection at all)
             os.environ["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = json.dumps(
                 {"conn_type": "k8spod", "extra": {"kube_config_path": paths[0]}}
@@ -309,6 +307,11 @@ def main() -> int:
     if template and not Path(template).is_file():
         print(f"K8SPOD_DEMO_AIRFLOW_DB={template}: no such file", file=sys.stderr)
         return 2
+    kubeconfig = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    missing = [p for p in kubeconfig if not Path(p).is_file()]
+    if missing:
+        print(f"KUBECONFIG names files that do not exist: {', '.join(missing)}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="k8spod-demo-airflow-"))
     dags = home / "dags"
@@ -363,9 +366,9 @@ def main() -> int:
         say("summary")
         for line in summary:
             print(line)
-        seen = len(recorder.deleted)
+        seen = len(recorder.seen())
         print(f"pods in namespace {namespace!r} now: {', '.join(in_namespace) or 'none'}")
-        print(f"pods of the demo: {seen} created and deleted, {len(left)} left")
+        print(f"pods of the demo: {seen} created, {len(left)} left")
         if left:
             problems.append(f"pods left behind: {', '.join(p['metadata']['name'] for p in left)}")
         if recorder.error:
