@@ -104,12 +104,16 @@ class PodRecorder:
         self._hook = KubernetesHook()  # a hook of its own: it is used from the watch thread only
         self._lock = threading.Lock()
         self._pods: dict[str, dict[str, Any]] = {}
+        self._deleted: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-pod-watch", daemon=True)
         self.error: str | None = None
 
     def __enter__(self) -> PodRecorder:
-        self._resource_version = self._relist()
+        # Pods already there (an earlier, interrupted demo on a real cluster) are not this demo's.
+        self._resource_version = str(
+            self._hook.list_pods(self.namespace, label_selector=self.selector).resource_version
+        )
         self._thread.start()
         return self
 
@@ -117,10 +121,12 @@ class PodRecorder:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def _record(self, pod: dict[str, Any]) -> None:
+    def _record(self, pod: dict[str, Any], deleted: bool = False) -> None:
         name = pod["metadata"]["name"]
         with self._lock:
             self._pods[name] = pod
+            if deleted:
+                self._deleted.add(name)
 
     def _relist(self) -> str:
         listed = self._hook.list_pods(self.namespace, label_selector=self.selector)
@@ -139,7 +145,7 @@ class PodRecorder:
                 )
                 for event in events:
                     if event.type != "BOOKMARK":
-                        self._record(event.object)
+                        self._record(event.object, deleted=event.type == "DELETED")
                     version = event.resource_version or version
             except ExpiredError:
                 version = self._relist()
@@ -147,9 +153,22 @@ class PodRecorder:
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._stop.wait(1)
 
-    def seen(self) -> list[str]:
+    def settle(self, run_ids: set[str], still_there: set[str], timeout: float = 15) -> None:
+        """Wait until the watch has seen the deletion of every pod of these runs that is gone (the watch
+        may trail the API a little, and the summary reads the last state seen)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            names = {pod["metadata"]["name"] for pod in self.seen(run_ids)}
+            with self._lock:
+                if names - still_there <= self._deleted:
+                    return
+            time.sleep(0.1)
+
+    def seen(self, run_ids: set[str]) -> list[dict[str, Any]]:
+        """The pods seen for these dag runs."""
         with self._lock:
-            return list(self._pods)
+            pods = list(self._pods.values())
+        return [pod for pod in pods if run_id_of(pod) in run_ids]
 
     def pods_of(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
         """The pods seen for a task of a run (by the raw identity this provider annotates pods with)."""
@@ -158,12 +177,16 @@ class PodRecorder:
         found = []
         for pod in pods:
             annotations = pod["metadata"].get("annotations") or {}
-            if (
-                annotations.get("airflow-provider-k8spod/run_id") == run_id
-                and annotations.get("airflow-provider-k8spod/task_id") == task_id
-            ):
+            if run_id_of(pod) == run_id and annotations.get("airflow-provider-k8spod/task_id") == task_id:
                 found.append(pod)
         return found
+
+
+def run_id_of(pod: dict[str, Any]) -> str | None:
+    """The dag run a pod belongs to, from the raw identity this provider annotates its pods with."""
+    annotations = pod["metadata"].get("annotations") or {}
+    value = annotations.get("airflow-provider-k8spod/run_id")
+    return None if value is None else str(value)
 
 
 def describe_pod(pod: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -285,17 +308,26 @@ def summarize(
     return lines, problems
 
 
-def wait_for_deletions(recorder: PodRecorder, namespace: str, timeout: float = 60) -> list[dict[str, Any]]:
+def wait_for_deletions(
+    recorder: PodRecorder, namespace: str, run_ids: set[str], timeout: float = 60
+) -> list[dict[str, Any]]:
     """The demo's pods still in the namespace once deletions (a grace period each) had time to finish."""
     from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
 
     hook = KubernetesHook()
     deadline = time.monotonic() + timeout
     while True:
-        left = list(hook.list_pods(namespace, label_selector=recorder.selector))
+        listed = hook.list_pods(namespace, label_selector=recorder.selector)
+        left = [pod for pod in listed if run_id_of(pod) in run_ids]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.25)
+
+
+def _airflow_version() -> tuple[int, ...]:
+    from importlib.metadata import version
+
+    return tuple(int(part) for part in version("apache-airflow").split(".")[:2] if part.isdigit())
 
 
 def main() -> int:
@@ -323,9 +355,10 @@ def main() -> int:
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            **LOGGING,
         }
     )
+    if _airflow_version() >= (3, 2):  # [logging] namespace_levels is new in 3.2: keep INFO before it
+        os.environ.update(LOGGING)
     from cryptography.fernet import Fernet
 
     os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()  # else Airflow warns per task
@@ -340,8 +373,7 @@ def main() -> int:
 
         with cluster_target() as (where, namespace, _local), PodRecorder(namespace) as recorder:
             say(f"running the pods on {where}, namespace {namespace!r}")
-            summary: list[str] = []
-            problems: list[str] = []
+            runs: list[tuple[str, Any]] = []
             for mode in modes:
                 module = load_dag(dags, mode)
                 if mode == modes[0]:
@@ -350,23 +382,28 @@ def main() -> int:
                 say(
                     f"running DAG {DAG_ID} with dag.test(), {mode} mode (tasks: {', '.join(EXPECTED_STATES)})"
                 )
-                dagrun = module.dag.test()
-                states, xcom = run_results(dagrun.run_id)
-                day = dagrun.logical_date.strftime("%Y-%m-%d") if dagrun.logical_date else None
-                pods = {task_id: recorder.pods_of(dagrun.run_id, task_id) for task_id in EXPECTED_STATES}
-                lines, found = summarize(mode, str(dagrun.state), day, states, xcom, pods)
-                summary += lines
-                problems += found
-            left = wait_for_deletions(recorder, namespace)
+                runs.append((mode, module.dag.test()))
+            run_ids = {str(dagrun.run_id) for _, dagrun in runs}
+            left = wait_for_deletions(recorder, namespace, run_ids)
+            recorder.settle(run_ids, {pod["metadata"]["name"] for pod in left})
             from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
 
             in_namespace = [p["metadata"]["name"] for p in KubernetesHook().list_pods(namespace)]
 
+        summary: list[str] = []
+        problems: list[str] = []
+        for mode, dagrun in runs:
+            states, xcom = run_results(dagrun.run_id)
+            day = dagrun.logical_date.strftime("%Y-%m-%d") if dagrun.logical_date else None
+            pods = {task_id: recorder.pods_of(dagrun.run_id, task_id) for task_id in EXPECTED_STATES}
+            lines, found = summarize(mode, str(dagrun.state), day, states, xcom, pods)
+            summary += lines
+            problems += found
         print()
         say("summary")
         for line in summary:
             print(line)
-        seen = len(recorder.seen())
+        seen = len(recorder.seen(run_ids))
         print(f"pods in namespace {namespace!r} now: {', '.join(in_namespace) or 'none'}")
         print(f"pods of the demo: {seen} created, {len(left)} left")
         if left:
