@@ -63,6 +63,11 @@ CASES: dict[str, tuple[dict[str, str], list[str], dict[tuple[str, str], Any]]] =
         ["[prepare] init done", "[base] main read: prepared", "[proxy] proxy up"],
         {},
     ),
+    "example_kubernetes_decorator": (
+        {"count_rows": "success", "report": "success"},
+        ["[base] counting events over 3 days", "[base] events has 123 rows (2"],
+        {("count_rows", "rows"): 123, ("count_rows", "mean"): 41},
+    ),
     "example_scheduling": ({"placed": "success"}, ["[base] running on batch-ssd"], {}),
     "example_secrets_and_configmaps": (
         {"configured": "success"},
