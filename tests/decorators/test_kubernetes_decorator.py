@@ -92,12 +92,19 @@ def check(limit):
 def not_json():
     return {1, 2}
 
+@task.kubernetes(image="python:3.11-slim", skip_on_exit_code=99)
+def nothing_to_do():
+    import sys
+
+    sys.exit(99)
+
 check(21)
 not_json()
+nothing_to_do()
 """,
     )
     result = run_dag(source)
-    assert result.task_states == {"check": "failed", "not_json": "failed"}
+    assert result.task_states == {"check": "failed", "not_json": "failed", "nothing_to_do": "skipped"}
     raise_line = next(i for i, line in enumerate(source.splitlines(), 1) if "raise ValueError" in line)
     # The traceback points at the DAG file's own line, with its source, and the launcher's frame is hidden.
     assert re.search(rf'\[base\]   File ".*k8spod_test_dag_\w+\.py", line {raise_line}, in check', result.log)
