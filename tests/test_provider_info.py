@@ -98,7 +98,7 @@ def test_task_decorators_are_registered():
     assert task.kubernetes_cmd is task.k8spod_cmd is kubernetes_cmd_task
 
 
-FAKE_UPSTREAM = '''
+FAKE_UPSTREAM = """
 def get_provider_info():
     return {
         "package-name": "apache-airflow-providers-cncf-kubernetes",
@@ -113,7 +113,7 @@ def get_provider_info():
 
 def kubernetes_task(*args, **kwargs):
     raise AssertionError("upstream's decorator")
-'''
+"""
 
 
 def test_upstream_provider_installed_too(tmp_path):

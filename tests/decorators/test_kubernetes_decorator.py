@@ -112,6 +112,8 @@ nothing_to_do()
     assert "[base] ValueError: value 42 is over the limit 21" in result.log
     assert 'File "<string>"' not in result.log
     assert "container 'base' terminated with exit code 1" in result.log
+    # The pod's final state is logged without the payload's base64 (up to 1 MiB).
+    assert re.search(r"name: __PYTHON_SCRIPT\n\s+value: <\d+ characters of base64>", result.log)
     assert "[base] not_json returned set, which cannot be written as JSON for XCom" in result.log
     assert local_cluster_connection.pods() == []
 

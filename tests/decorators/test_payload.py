@@ -36,9 +36,11 @@ def test_source_keeps_the_files_line_numbers_without_airflow_decorators():
     filename, source = function_source(module_level.function, "@task.kubernetes")
     assert filename == __file__
     lines = source.splitlines()
-    def_line = next(i for i, line in enumerate(open(__file__).read().splitlines(), 1) if "def module_level" in line)
+    with open(__file__) as handle:
+        def_line = next(i for i, line in enumerate(handle, 1) if line.startswith("def module_level"))
     assert lines[def_line - 1] == "def module_level(x):"
-    assert "task.kubernetes" not in source and "labels" not in source
+    assert "task.kubernetes" not in source
+    assert "labels" not in source
     assert "    # a comment stays" in lines
     scope: dict[str, object] = {}
     exec(compile(source, filename, "exec"), scope)
@@ -58,7 +60,8 @@ def test_indented_definition_with_other_decorators_kept():
         return inner
 
     _, source = function_source(outer().function, "@task.kubernetes")
-    assert "        @keep\n" in source and "@task" not in source
+    assert "        @keep\n" in source
+    assert "@task" not in source
     assert source.count("if True:") == 1
     compile(source, "f", "exec")
 
@@ -103,7 +106,8 @@ def test_dag_parsing_errors():
 def test_large_arguments_are_split_and_too_large_ones_refused():
     env = payload_env("def f(x): return x\n", ["y" * 200_000], {}, use_dill=False, function="f")
     names = [e["name"] for e in env]
-    assert names[:2] == ["__PYTHON_SCRIPT", "__PYTHON_INPUT"] and "__PYTHON_INPUT_1" in names
+    assert names[:2] == ["__PYTHON_SCRIPT", "__PYTHON_INPUT"]
+    assert "__PYTHON_INPUT_1" in names
     assert max(len(e["value"]) for e in env) <= CHUNK_CHARS
     with pytest.raises(DecoratedFunctionError, match="KiB once encoded; at most 1024 KiB fit in a pod spec"):
         payload_env("def f(x): return x\n", ["y" * 900_000], {}, use_dill=False, function="f")
