@@ -69,6 +69,13 @@ class _KubernetesCmdDecoratedOperator(DecoratedOperator, KubernetesPodOperator):
         self._set_command(context)
         return super().execute(context)
 
+    def _pod_request(self, context: Context, access: Any) -> dict[str, Any]:
+        # After a deferral, upstream's pod_request_obj is rebuilt on first read: with the command again.
+        if not self.cmds and not self.arguments:
+            self._set_command(context)
+        request: dict[str, Any] = super()._pod_request(context, access)
+        return request
+
     def _set_command(self, context: Context) -> None:
         context_merge(context, self.op_kwargs)
         kwargs = self.determine_kwargs(context)

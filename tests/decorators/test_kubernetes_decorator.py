@@ -124,7 +124,10 @@ def test_kubernetes_cmd(local_cluster_connection, run_dag):
         dag(
             "deco_cmd",
             """
-@task.kubernetes_cmd(image="busybox:1.36")
+def show_request(context):
+    print("request command:", context["task"].pod_request_obj.spec.containers[0].command, flush=True)
+
+@task.kubernetes_cmd(image="busybox:1.36", on_success_callback=show_request)
 def say(word, ds=None):
     return ["sh", "-c", f"echo {word} on {ds} in {{{{ params.region }}}}"]
 
@@ -150,6 +153,8 @@ bad()
     }
     # Context keys reach the function on the worker; Jinja in the returned command is rendered.
     assert re.search(r"\[base\] hi on \d{4}-\d\d-\d\d in eu", result.log)
+    # The pod request (upstream's pod_request_obj) has the command, after a deferral too.
+    assert "request command: ['sh', '-c', 'echo hi on 2" in result.log
     # args_only: the image's entrypoint runs with the returned arguments.
     assert "[base] greeter: hello ann" in result.log
     assert "[base] greeter: hello bob hello cy" in result.log

@@ -12,7 +12,7 @@ import textwrap
 
 import pendulum
 import pytest
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, setup, task
 
 from airflow_provider_k8spod.decorators._payload import (
     CHUNK_CHARS,
@@ -30,6 +30,21 @@ from airflow_provider_k8spod.decorators._payload import (
 def module_level(x):
     # a comment stays
     return x + 1
+
+
+@setup
+@task.kubernetes(image="python:3.11-slim")
+def prepare():
+    return "ready"
+
+
+def test_setup_and_teardown_markers_are_removed_too():
+    assert prepare.is_setup
+    _, source = function_source(prepare.function, "@task.kubernetes")
+    assert "@" not in source
+    scope: dict[str, object] = {}
+    exec(compile(source, "f", "exec"), scope)
+    assert scope["prepare"]() == "ready"  # type: ignore[operator]
 
 
 def test_source_keeps_the_files_line_numbers_without_airflow_decorators():
@@ -113,6 +128,23 @@ def test_large_arguments_are_split_and_too_large_ones_refused():
         payload_env("def f(x): return x\n", ["y" * 900_000], {}, use_dill=False, function="f")
     with pytest.raises(DecoratedFunctionError, match="cannot be pickled"):
         payload_env("def f(x): return x\n", [lambda: 1], {}, use_dill=False, function="f")
+
+
+def test_launcher_with_dill_takes_what_pickle_cannot(tmp_path):
+    env = payload_env(
+        "def f(g, x):\n    return g(x)\n", [lambda x: x * 3, 14], {}, use_dill=True, function="f"
+    )
+    command = launcher_command("/dags/f.py", "f", use_dill=True, do_xcom_push=True)
+    assert command[-2:] == ["dill", "/airflow/xcom/return.json"]
+    command[-1] = str(tmp_path / "return.json")
+    proc = subprocess.run(
+        [sys.executable, *command[1:]],
+        env={**os.environ, **{e["name"]: e["value"] for e in env}},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "return.json").read_text() == "42"
 
 
 def test_launcher_runs_the_function_and_writes_json(tmp_path):
