@@ -35,16 +35,18 @@ def test_arguments_return_values_mapping_and_templates(local_cluster_connection,
 def rows():
     return [3, 4]
 
-@task.kubernetes(image="python:3.11-slim", do_xcom_push=True)
+@task.kubernetes(image="python:3.11-slim", do_xcom_push=True, env_vars={"ZONE": "{{ params.region }}-1"})
 def total(values, scale, *, label="sum", region=None):
-    print(f"{label}: {values} x {scale} in {region}", flush=True)
+    import os
+
+    print(f"{label}: {values} x {scale} in {region}, zone {os.environ['ZONE']}", flush=True)
     return {"total": sum(values) * scale, "label": label, "region": region}
 
 @task.kubernetes(image="python:3.11-slim", do_xcom_push=True, multiple_outputs=True)
 def split(numbers):
     return {"low": min(numbers), "high": max(numbers)}
 
-@task.kubernetes(image="python:3.11-slim", do_xcom_push=True, labels={"region": "{{ params.region }}"})
+@task.kubernetes(image="python:3.11-slim", do_xcom_push=True)
 def square(value, offset):
     return value * value + offset
 
@@ -67,7 +69,8 @@ returns_none()
     )
     assert set(result.task_states.values()) == {"success"}, result.log[-4000:]
     assert result.xcom("total") == {"total": 70, "label": "total", "region": "eu"}
-    assert "[base] total: [3, 4] x 10 in eu" in result.log
+    # Templated: the function's arguments and the operator's own fields (env_vars here).
+    assert "[base] total: [3, 4] x 10 in eu, zone eu-1" in result.log
     assert (result.xcom("split", "low"), result.xcom("split", "high")) == (3, 4)
     assert [result.xcom(f"square[{i}]") for i in range(3)] == [2, 5, 10]
     assert result.xcom("no_push") is None

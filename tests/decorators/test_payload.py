@@ -131,9 +131,9 @@ def test_large_arguments_are_split_and_too_large_ones_refused():
 
 
 def test_launcher_with_dill_takes_what_pickle_cannot(tmp_path):
-    env = payload_env(
-        "def f(g, x):\n    return g(x)\n", [lambda x: x * 3, 14], {}, use_dill=True, function="f"
-    )
+    # A lambda pickle cannot take; dill also pickles its globals: keep them empty (not this module's).
+    triple = eval("lambda x: x * 3", {})
+    env = payload_env("def f(g, x):\n    return g(x)\n", [triple, 14], {}, use_dill=True, function="f")
     command = launcher_command("/dags/f.py", "f", use_dill=True, do_xcom_push=True)
     assert command[-2:] == ["dill", "/airflow/xcom/return.json"]
     command[-1] = str(tmp_path / "return.json")
