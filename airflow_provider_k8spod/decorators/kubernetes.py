@@ -41,6 +41,10 @@ class _KubernetesDecoratedOperator(DecoratedOperator, KubernetesPodOperator):
         "op_kwargs",
         *(f for f in KubernetesPodOperator.template_fields if f not in ("cmds", "arguments")),
     )
+    template_fields_renderers = {
+        **DecoratedOperator.template_fields_renderers,
+        **KubernetesPodOperator.template_fields_renderers,
+    }
     shallow_copy_attrs: Sequence[str] = ("python_callable",)
 
     def __init__(self, *, python_callable: Callable[..., Any], use_dill: bool = False, **kwargs: Any) -> None:

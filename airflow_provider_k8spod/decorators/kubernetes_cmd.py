@@ -47,6 +47,10 @@ class _KubernetesCmdDecoratedOperator(DecoratedOperator, KubernetesPodOperator):
     custom_operator_name = "@task.kubernetes_cmd"
 
     template_fields: Sequence[str] = ("op_args", "op_kwargs", *KubernetesPodOperator.template_fields)
+    template_fields_renderers = {
+        **DecoratedOperator.template_fields_renderers,
+        **KubernetesPodOperator.template_fields_renderers,
+    }
     shallow_copy_attrs: Sequence[str] = ("python_callable",)
     # The command is known only once the function ran: show it in the rendered template fields.
     overwrite_rtif_after_execution: bool = True

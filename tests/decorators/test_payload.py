@@ -172,3 +172,18 @@ def test_launcher_runs_the_function_and_writes_json(tmp_path):
     # The input is upstream's: a pickled {"args", "kwargs"} in base64.
     data = "".join(e["value"] for e in env if e["name"].startswith("__PYTHON_INPUT"))
     assert pickle.loads(base64.b64decode(data)) == {"args": ["y" * 200_000], "kwargs": {"times": 2}}
+
+
+def test_template_fields_as_upstream():
+    from airflow_provider_k8spod.decorators.kubernetes import _KubernetesDecoratedOperator
+    from airflow_provider_k8spod.decorators.kubernetes_cmd import _KubernetesCmdDecoratedOperator
+    from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
+
+    kpo = set(KubernetesPodOperator.template_fields)
+    assert set(_KubernetesDecoratedOperator.template_fields) == kpo - {"cmds", "arguments"} | {
+        "op_args",
+        "op_kwargs",
+    }
+    assert set(_KubernetesCmdDecoratedOperator.template_fields) == kpo | {"op_args", "op_kwargs"}
+    for operator in (_KubernetesDecoratedOperator, _KubernetesCmdDecoratedOperator):
+        assert operator.template_fields_renderers == {"op_args": "py", "op_kwargs": "py", "env_vars": "py"}
