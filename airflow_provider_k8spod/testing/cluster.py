@@ -137,7 +137,9 @@ class Faults:
     ) -> int:
         """Cut the connection of a streaming response after ``after_bytes`` bytes of body: a followed log
         (``pods/log``), a watch (``pods``, ``events``, ...) or an exec session (``pods/exec``). The client
-        sees a broken chunked response (or websocket) exactly as after a TCP reset."""
+        sees a broken chunked response (or websocket) exactly as after a TCP reset. On a request that is
+        not streamed (``verb="create"``, ``"get"``, ``"delete"``, ...) the request takes effect and its
+        answer is lost: the connection is reset before a successful answer is sent."""
         return self._add(
             {
                 "kind": "reset_stream",

@@ -206,6 +206,18 @@ def test_expire_watches_ends_open_watch_with_410(
     assert (code, body) == (200, b"")
 
 
+def test_reset_a_create_the_pod_exists_and_the_answer_is_lost(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    cluster.faults.reset_stream("pods", verb="create")
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.create_namespaced_pod("default", pod_manifest("lost", ["true"]), _request_timeout=10)
+    assert cluster.pod("default", "lost") is not None
+    with pytest.raises(ApiException) as info:  # the client's retry meets the pod it created
+        core.create_namespaced_pod("default", pod_manifest("lost", ["true"]))
+    assert info.value.status == 409
+
+
 def test_unreachable_cuts_open_streams_resets_requests_then_ends(
     cluster: LocalCluster, core: kubernetes.client.CoreV1Api
 ) -> None:

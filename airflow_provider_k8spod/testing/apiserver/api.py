@@ -245,9 +245,19 @@ class Api:
                 raise errors.injected(failure.status, failure.message, failure.retry_after)
             self.in_flight[request] = info
             try:
-                return await self._dispatch(request, info)
+                response = await self._dispatch(request, info)
             finally:
                 self.in_flight.pop(request, None)
+            if isinstance(response, web.Response) and response.status < 400:
+                # A request that took effect but whose answer is lost (a create the client cannot know
+                # happened): a reset_stream rule on a verb that is not streamed cuts before the answer.
+                lost = self.srv.faults.take(
+                    "reset_stream", info.verb, info.full_resource, info.namespace, info.name
+                )
+                if lost is not None:
+                    request.abort()
+                    raise ConnectionResetError("the answer is lost (injected fault)")
+            return response
         except ApiError as err:
             return error_response(err)
         except SelectorError as err:
