@@ -84,7 +84,8 @@ def assert_outcome(cluster: Any, namespace: str, result: DagResult, expected: Ex
 
 class WhenRunning:
     """Runs ``action(cluster, namespace, pod_name)`` in a thread, ``delay`` seconds after the container
-    ``base`` of the scenario's pod is seen running (the DAG runs in the test's main thread)."""
+    ``base`` of the scenario's pod is seen running (the DAG runs in the test's main thread). It watches
+    for as long as the run lasts: the first run of a session waits a long time for Airflow to warm up."""
 
     def __init__(
         self, cluster: Any, namespace: str, action: Callable[[Any, str, str], Any], *, delay: float = 0.5
@@ -93,6 +94,7 @@ class WhenRunning:
         self.fired = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> WhenRunning:
@@ -100,12 +102,12 @@ class WhenRunning:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.join(timeout=5)
+        self._stop.set()
+        self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        deadline = time.monotonic() + 120
         try:
-            while time.monotonic() < deadline:
+            while not self._stop.is_set():
                 for pod in self.cluster.pods(self.namespace):
                     statuses = (pod.get("status") or {}).get("containerStatuses") or []
                     if any(s["name"] == "base" and "running" in (s.get("state") or {}) for s in statuses):
@@ -113,6 +115,6 @@ class WhenRunning:
                         self.result = self.action(self.cluster, self.namespace, pod["metadata"]["name"])
                         self.fired.set()
                         return
-                time.sleep(0.05)
+                self._stop.wait(0.05)
         except BaseException as exc:  # surfaced by the test
             self.error = exc

@@ -3,11 +3,13 @@ result) in both modes while the API server misbehaves, and asserts what a user n
 every line once and in order in the task log, the XCom, no pod left behind, one pod for the one try.
 
 Each row also proves its fault was met (a rule's hits, or the re-list a 410 forces): a row whose fault
-never fires proves nothing. docs/reliability.md shows this table (tests/test_docs.py checks it).
+never fires proves nothing. docs/reliability.md shows this table (``test_the_docs_show_this_matrix``
+checks it).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +62,22 @@ def _rotate(cluster: Any, namespace: str, pod: str) -> None:
     cluster.rotate_logs(namespace, pod, "base", stall_followers=True)
 
 
+def _pod_watched(cluster: Any) -> None:
+    """Wait for the pod's watch to be open (in deferrable mode the trigger opens its own after the
+    hand-over from the worker, which may come after the pod runs)."""
+    deadline = time.monotonic() + 30
+    while cluster.open_watches().get("pods", 0) < 1:
+        assert time.monotonic() < deadline, "no watch of pods was opened"
+        time.sleep(0.05)
+
+
 def _expire(cluster: Any, namespace: str, pod: str) -> None:
+    _pod_watched(cluster)
     assert cluster.faults.expire_watches("pods") >= 1
 
 
 def _compact(cluster: Any, namespace: str, pod: str) -> None:
+    _pod_watched(cluster)
     cluster.faults.compact("pods", close_watches=True)
 
 
