@@ -16,8 +16,9 @@ What each figure means, read from the pod as the API server returns it:
 - **containers**: exit code (or state), restarts, and ``imageID``: the digest the node actually ran.
 - **resources**: the pod's effective request, as the scheduler counts it (the sum of the containers and
   native sidecars, or the largest init container if larger, plus ``spec.overhead``); a container without a
-  request for a resource counts its limit (Kubernetes defaults the request to the limit). Multiplied by the
-  running time: CPU-seconds and GiB-seconds.
+  request for a resource counts its limit (Kubernetes defaults the request to the limit: the API server
+  stores it so, which the report says as "requests, equal to limits"). Multiplied by the running time:
+  CPU-seconds and GiB-seconds.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class PodReport:
     #: The pod's effective CPU request (cores) and memory request (bytes), or None if none is set.
     cpu: float | None = None
     memory: float | None = None
-    #: Where those come from: ``requests``, ``limits`` (only limits set), ``requests and limits`` (some
+    #: Where those come from: ``requests``, ``requests, equal to limits`` (as the API server stores a
+    #: container that set only limits), ``limits`` (only limits set), ``requests and limits`` (some
     #: containers only set limits), or None (no requests or limits).
     basis: str | None = None
 
@@ -229,21 +231,32 @@ def _effective_requests(spec: Mapping[str, Any]) -> tuple[float | None, float | 
         total = max(_sum(running), max((v for v in init if v is not None), default=Decimal(0)))
         values[resource] = float(total + (overhead or 0))
         if overhead is not None:
-            sources.add("requests")  # the runtime class's overhead is added to the requests
-    basis = None
-    if sources:
-        basis = "requests and limits" if len(sources) == 2 else sources.pop()
-    return values["cpu"], values["memory"], basis
+            sources.update({"requests", "requests below limits"})  # the runtime class's overhead
+    return values["cpu"], values["memory"], _basis(sources)
+
+
+def _basis(sources: set[str]) -> str | None:
+    """Say where the figures come from. The API server copies a limit into a missing request, so a pod it
+    returns has requests wherever limits are set: "equal to limits" tells the user it is their limits."""
+    if not sources:
+        return None
+    if "limits" in sources:
+        return "requests and limits" if "requests" in sources else "limits"
+    return "requests" if "requests below limits" in sources else "requests, equal to limits"
 
 
 def _request(container: Mapping[str, Any], resource: str, sources: set[str]) -> Decimal | None:
     resources = container.get("resources") or {}
-    for kind in ("requests", "limits"):
-        value = _quantity((resources.get(kind) or {}).get(resource))
-        if value is not None:
-            sources.add(kind)
-            return value
-    return None
+    request = _quantity((resources.get("requests") or {}).get(resource))
+    limit = _quantity((resources.get("limits") or {}).get(resource))
+    if request is not None:
+        sources.add("requests")
+        if request != limit:
+            sources.add("requests below limits")
+        return request
+    if limit is not None:
+        sources.add("limits")
+    return limit
 
 
 def _sum(values: Iterable[Decimal | None]) -> Decimal:

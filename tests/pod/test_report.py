@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult
-from airflow_provider_k8spod.pod.report import PodReport, pod_report
+from airflow_provider_k8spod.pod.report import pod_report
 from airflow_provider_k8spod.pod.status import Outcome, Verdict
 from tests.pod.pods import snapshot
 from tests.pod.pods.real import counterpart
@@ -75,6 +75,10 @@ def test_pending_is_creation_to_first_start_and_scheduling_is_shown():
             {"requests": {"cpu": "250m"}, "limits": {"memory": "512Mi"}},
             0.25, 0.5, "requests and limits", 5.25, 10.5, id="memory-only-limited",
         ),
+        pytest.param(
+            {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
+            2.0, 1.0, "requests, equal to limits", 42.0, 21.0, id="limits-as-the-api-server-stores-them",
+        ),
         pytest.param({"requests": {"memory": "1G"}}, None, 1e9 / 2**30, "requests", None, 21e9 / 2**30, id="decimal-suffix"),
     ],
 )  # fmt: skip
@@ -123,7 +127,10 @@ def test_init_container_crash_loop_main_never_started():
     assert init.image_id.startswith("docker.io/library/busybox@sha256:")
     assert (main.init, main.image_id, main.state) == (False, "", "waiting: PodInitializing")
     assert report.pending == 50.0  # created 00:54:05, the init container's recorded start 00:54:55
-    assert "orange-container: waiting: PodInitializing, 0 restarts, image (none: never started)" in report.render()
+    assert (
+        "orange-container: waiting: PodInitializing, 0 restarts, image (none: never started)"
+        in report.render()
+    )
 
 
 def test_a_pod_never_scheduled_is_pending_until_the_report():
