@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import time
@@ -48,6 +49,7 @@ from airflow_provider_k8spod.pod import status as pod_status
 from airflow_provider_k8spod.pod import xcom as pod_xcom
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, LifecycleSettings, PodHandle, PodLifecycle
+from airflow_provider_k8spod.pod.report import PodReport, pod_report
 from airflow_provider_k8spod.pod.spec import pod_to_yaml
 from airflow_provider_k8spod.pod.validation import validate_pod
 from airflow_provider_k8spod.pod.xcom import NO_RESULT
@@ -115,6 +117,7 @@ class PodRunning:
             drain_timeout=float(op.POST_TERMINATION_TIMEOUT),
             poll_interval=float(op.poll_interval),
             startup_check_interval=float(op.startup_check_interval_seconds),
+            pod_report=bool(op.pod_report),
         )
 
     def _new_lifecycle(
@@ -184,6 +187,7 @@ class PodRunning:
         except BaseException:
             # Interrupted (execution_timeout, kill, crash of the loop): the lifecycle's own cleanup may not
             # have run; make sure the pod does not outlive the task. Never replaces the original error.
+            self._report_interrupted(lifecycle)
             self._delete_if_left(lifecycle)
             raise
         if result.pod:
@@ -320,6 +324,7 @@ class PodRunning:
         if result.timed_out:
             from airflow.sdk.exceptions import AirflowTaskTimeout
 
+            self._log_report(result.report)
             raise AirflowTaskTimeout(
                 f"Pod {handle.namespace}/{handle.name}: {result.verdict.summary}"
                 + (also if problem else " (deleted)")
@@ -339,6 +344,7 @@ class PodRunning:
         op: Any = self
         verdict = result.verdict
         name = f"{self._pod_ref[1]}/{self._pod_ref[0]}" if self._pod_ref else "the pod"
+        self._log_report(result.report)
         value = None if result.xcom is NO_RESULT else result.xcom
         also = f"\nAlso, {cleanup_problem}" if cleanup_problem else ""
         if verdict.outcome is pod_status.Outcome.SUCCESS:
@@ -376,6 +382,21 @@ class PodRunning:
                 record=record,
             )
         raise PodFailedError(f"Pod {name} failed: {verdict.summary}\n{details}{also}", record=record)
+
+    def _log_report(self, report: PodReport | None) -> None:
+        """Log the pod report, made where the pod was followed (the trigger's event carries it): the worker
+        logs it, once, in both modes."""
+        op: Any = self
+        if report is not None and op.pod_report:
+            self.log.info("%s", report.render())
+
+    def _report_interrupted(self, lifecycle: PodLifecycle) -> None:
+        """The task was interrupted (``execution_timeout``, a kill): report the pod as last seen."""
+        op: Any = self
+        pod = lifecycle.watcher.pod if lifecycle.watcher is not None else None
+        if pod and op.pod_report:
+            with contextlib.suppress(Exception):  # never in the way of the interruption
+                self._log_report(pod_report(pod, now=time.time()))
 
     def _push_result(self, context: Context, value: Any) -> None:
         op: Any = self

@@ -75,7 +75,8 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
     snake_case).
 
     Beyond upstream: ``xcom_sidecar_container_image`` and ``xcom_sidecar_container_resources`` (operator
-    level overrides of the connection extras of the same name).
+    level overrides of the connection extras of the same name), ``max_xcom_size``, and ``pod_report`` (log
+    where the pod ran, what it ran and what it reserved at the end of the task; docs/operator.md).
     """
 
     BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
@@ -192,6 +193,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         xcom_sidecar_container_image: str | None = None,
         xcom_sidecar_container_resources: Any = None,
         max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE,
+        pod_report: bool = True,
         **kwargs: Any,
     ) -> None:
         if deferrable is None:
@@ -317,6 +319,9 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
             self.callbacks = [callbacks]
         self._progress_callback = progress_callback
         self.max_xcom_size = max_xcom_size
+        if not isinstance(pod_report, bool):
+            raise TypeError(f"pod_report must be True or False, not {pod_report!r}")
+        self.pod_report = pod_report
         # Set while the task runs: what on_kill needs (no connection lookups in a signal handler).
         self._access: ClusterAccess | None = None
         self._pod_ref: tuple[str, str] | None = None

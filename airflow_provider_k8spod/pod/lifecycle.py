@@ -60,6 +60,7 @@ from airflow_provider_k8spod.pod.logs import (
     line_level,
     missing_range,
 )
+from airflow_provider_k8spod.pod.report import PodReport, pod_report
 from airflow_provider_k8spod.pod.spec import main_container_name
 from airflow_provider_k8spod.pod.xcom import (
     DEFAULT_MAX_XCOM_SIZE,
@@ -136,6 +137,8 @@ class LifecycleSettings:
     #: A result larger than this (bytes) is left in the sidecar for the driver to read later (the trigger
     #: sets it: its event must stay small); None: always read it.
     xcom_inline_limit: int | None = None
+    #: Make the pod report at the end (:mod:`.report`; the operator's ``pod_report``).
+    pod_report: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (the trigger's kwargs carry it)."""
@@ -230,6 +233,8 @@ class LifecycleResult:
     #: The XCom result was larger than ``xcom_inline_limit``: still in the sidecar, read it with
     #: :meth:`PodLifecycle.read_xcom` before cleaning up.
     xcom_pending: bool = False
+    #: The pod report (:mod:`.report`), or None (``pod_report=False``, or no pod was seen).
+    report: PodReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (the trigger's event carries it)."""
@@ -242,6 +247,7 @@ class LifecycleResult:
             "started": self.started,
             "timed_out": self.timed_out,
             "xcom_pending": self.xcom_pending,
+            "report": self.report.to_dict() if self.report is not None else None,
         }
 
     @classmethod
@@ -255,6 +261,7 @@ class LifecycleResult:
             started=bool(data.get("started", True)),
             timed_out=bool(data.get("timed_out")),
             xcom_pending=bool(data.get("xcom_pending")),
+            report=PodReport.from_dict(data["report"]) if data.get("report") else None,
         )
 
 
@@ -587,6 +594,7 @@ class PodLifecycle:
         log_formatter: Callable[[str, str], str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         watches: WatchSource | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.hook = hook
         #: Where pod states and events come from: a watch of this pod (default), or a shared one.
@@ -599,6 +607,8 @@ class PodLifecycle:
         self.observer = observer
         self.log_formatter = log_formatter
         self.clock = clock
+        #: ``time.time()``: ends what has not ended in the pod report.
+        self.wall_clock = wall_clock
         #: Set as soon as the pod exists, for the driver's kill and interrupt paths.
         self.pod_name: str | None = None
         self.namespace: str | None = None
@@ -736,7 +746,20 @@ class PodLifecycle:
         Every outcome comes back as the result, a failed start included; nothing is cleaned up here (the
         driver calls :meth:`cleanup`). ``deadline`` (``time.time()`` seconds) stops following early with a
         ``timed_out`` result. A cancellation propagates: the driver decides what it means for the pod.
+        The result carries the pod report (``settings.pod_report``), made from the pod's last state now.
         """
+        result = await self._follow_pod(handle, initial=initial, deadline=deadline)
+        if self.settings.pod_report and result.pod:
+            result.report = pod_report(result.pod, now=self.wall_clock())
+        return result
+
+    async def _follow_pod(
+        self,
+        handle: PodHandle,
+        *,
+        initial: Mapping[str, Any] | None,
+        deadline: float | None,
+    ) -> LifecycleResult:
         self.attach(handle)
         watcher = self.watcher = self.watches.pod_watcher(self.hook, handle, self.log, initial, self.settings)
         events = self._events = self.watches.event_stream(

@@ -66,6 +66,7 @@ def test_constructor_has_upstreams_73_arguments_with_their_defaults() -> None:
         "xcom_sidecar_container_image",
         "xcom_sidecar_container_resources",
         "max_xcom_size",
+        "pod_report",
     }
 
 
