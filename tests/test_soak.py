@@ -122,3 +122,27 @@ def test_bad_arguments_are_refused(bad, capsys):
     with pytest.raises(SystemExit) as exit_info:
         soak.main(bad)
     assert exit_info.value.code == 2
+
+
+def test_tasks_failed_by_airflows_scheduler_are_shown_apart():
+    log = (
+        "[error] Executor LocalExecutor(parallelism=12) reported that the task instance <TaskInstance: soak.a "
+        "soak_run [queued] ti_id=01a2> finished with state success, but the task instance's state attribute "
+        "is queued. Learn more: ...\n"
+        "[error] Executor LocalExecutor(parallelism=12) reported that the task instance <TaskInstance: soak.m "
+        "soak_run map_index=0 [running] ti_id=01a3> finished with state failed, but the task instance's state "
+        "attribute is running. Learn more: ...\n"
+    )
+    mismatches = soak.airflow_mismatches(log)
+    assert set(mismatches) == {"a", "m[0]"}
+    record = _record(SPECS, airflow_mismatch=mismatches)
+    record.states["a"] = "failed"
+    record.logs["a"] = ""
+    figures = soak.compute_figures(SPECS, record)
+    assert soak.losses(figures) == {}  # m[0] ended as expected: its mismatch changed nothing
+    assert figures["tasks_failed_by_airflow_state_mismatch"] == ["a"]
+    assert figures["tasks_checked"] == 3
+    assert figures["problems"]["a"] == [
+        "failed, by the scheduler: executor event finished with state success, but the task instance's "
+        "state attribute is queued"
+    ]
