@@ -26,7 +26,7 @@ The expected outcome of each task, and why faults cannot make it ambiguous
     * Faults that must be survived within the try (API errors 429/500/503 on every verb, stream resets of
       watches, logs and exec, watch expiry and compaction, log rotation, the triggerer killed and restarted)
       touch every task. Log rotation only hits a pod while its log is being followed (its task log grew
-      in the last 2 s): lines rotated away before anyone read them are lost on a real cluster too.
+      in the last 2 s and ends with the pod's lines): lines rotated away before anyone read them are lost on a real cluster too.
     * Airflow's scheduler sometimes fails a task instance itself, on an executor event that no longer
       matches the database (a stale "success" of the process that deferred, apache/airflow#66374, #72716).
       Such tasks are listed apart (``tasks_failed_by_airflow_state_mismatch``), not as provider losses. So: expected state ``failed`` for the tasks meant to fail (and their final try's log
@@ -676,14 +676,19 @@ class FaultDriver(threading.Thread):
         return resource or "all"
 
     def _followed(self, pod: dict[str, Any]) -> bool:
-        """A follower is reading the pod's log now: its task's log grew in the last 2 seconds."""
+        """A follower is reading the pod's log now: its task's log grew in the last 2 seconds, with its lines."""
         labels = pod["metadata"]["labels"]
         folder = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}" / f"task_id={labels['task_id']}"
         if "map_index" in labels:
             folder = folder / f"map_index={labels['map_index']}"
         now = time.time()
         with contextlib.suppress(OSError):
-            return any(now - path.stat().st_mtime < 2 for path in folder.glob("attempt=*.log*"))
+            for path in folder.glob("attempt=*.log*"):
+                if now - path.stat().st_mtime < 2:
+                    with open(path, "rb") as fh:
+                        fh.seek(max(0, path.stat().st_size - 4096))
+                        if b"soak-line" in fh.read():  # and it has delivered the pod's own lines
+                            return True
         return False
 
     def _log_rotation(self, rng: random.Random, stall_followers: bool) -> str | None:

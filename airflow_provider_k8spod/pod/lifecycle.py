@@ -59,6 +59,7 @@ from airflow_provider_k8spod.pod.logs import (
     format_line,
     line_level,
     missing_range,
+    read_after_follow,
 )
 from airflow_provider_k8spod.pod.spec import main_container_name
 from airflow_provider_k8spod.pod.xcom import (
@@ -1153,9 +1154,15 @@ class PodLifecycle:
                 if over:
                     for line in splitter.flush():
                         self._emit(container, line, cursor)
-                    if current is not None and _restart_count(current, container) != restarts:
-                        # The container restarted while this stream read an earlier instance.
-                        await self._read_rest(container, cursor)
+                    if current is not None and (
+                        # The container restarted while this stream read an earlier instance, or the
+                        # stream may have stopped receiving lines before its container ended (rotation).
+                        _restart_count(current, container) != restarts
+                        or read_after_follow(
+                            st.container_state(current, container)[0], pod_deleted=watcher.deleted
+                        )
+                    ):
+                        await self._read_rest(container, cursor, gone_ok=True)
                     return
                 # The stream ended but the container runs on: the connection was cut. Resume.
                 self.log.info(
@@ -1201,8 +1208,10 @@ class PodLifecycle:
             )
             await asyncio.sleep(delay)
 
-    async def _read_rest(self, container: str, cursor: LogCursor) -> None:
+    async def _read_rest(self, container: str, cursor: LogCursor, *, gone_ok: bool = False) -> None:
         """Non-following reads of what the cursor has not delivered yet, until one reads to the end.
+
+        ``gone_ok``: a pod deleted meanwhile (404) ends the reading quietly (a read that only checks).
 
         A read that is cut after delivering lines is followed by the next at once; reads that deliver
         nothing back off, and after ``log_stall_timeout`` seconds without a line this gives up and says
@@ -1233,6 +1242,8 @@ class PodLifecycle:
                 return
             except (KubernetesApiError, OSError, TimeoutError) as exc:
                 error: Exception = exc
+            if gone_ok and isinstance(error, NotFoundError):
+                return
             delay = None
             if worth_retrying(error) and not isinstance(error, NotFoundError):
                 delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())
