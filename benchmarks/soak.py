@@ -389,6 +389,7 @@ def compute_figures(specs: Sequence[TaskSpec], record: Record) -> dict[str, Any]
         "log_lines_out_of_order": disorder,
         "wrong_xcom_values": wrong_xcom,
         "pods_left_behind": len(record.pods_left),
+        "pods_left": record.pods_left,
         "processes_left_behind": record.processes_left,
         "pods_created": len(record.pods_seen),
         "tries_with_more_than_one_pod": len(double),
@@ -769,14 +770,14 @@ class FaultDriver(threading.Thread):
             return None
         with contextlib.closing(_db(self.home)) as db:
             rows = {
-                row[0]: task_key(row[1], row[2])
+                str(row[0]).replace("-", ""): task_key(row[1], row[2])
                 for row in db.execute(
                     "select id, task_id, map_index from task_instance where dag_id=?", (DAG_ID,)
                 )
             }
         candidates = [
             (pid, rows[ti])
-            for pid, ti in processes
+            for pid, ti in ((pid, ti.replace("-", "")) for pid, ti in processes)
             if ti in rows and rows[ti] in self.resilient and self.try_faults[rows[ti]] < MAX_TRY_FAULTS
         ]
         if not candidates:
@@ -853,7 +854,7 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
                     texts.append(json.dumps(event["error_detail"]))
         logs[key] = "\n".join(texts)
     recorder.from_events()
-    pods_left = [p["metadata"]["name"] for p in cluster.pods(NAMESPACE)]
+    pods_left = [_describe_pod(p) for p in cluster.pods(NAMESPACE)]
     ambiguous = {key for key, hits in driver.try_faults.items() if hits > RETRIES}
     scheduler_log = "\n".join(p.read_text(errors="replace") for p in sorted(home.glob("scheduler-*.log")))
     faults = dict(driver.counts)
@@ -869,6 +870,18 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
         airflow_mismatch=airflow_mismatches(scheduler_log),
         requests=cluster.stats(),
         faults=faults,
+    )
+
+
+def _describe_pod(pod: Mapping[str, Any]) -> str:
+    meta = pod["metadata"]
+    labels = meta.get("labels") or {}
+    status = pod.get("status") or {}
+    key = task_key(labels.get("task_id", "?"), int(labels.get("map_index", -1)))
+    deleting = " deleting" if meta.get("deletionTimestamp") else ""
+    return (
+        f"{meta['name']} ({key} try {labels.get('try_number')}, {status.get('phase')}{deleting}, "
+        f"node {(pod.get('spec') or {}).get('nodeName')})"
     )
 
 
