@@ -80,6 +80,7 @@ __all__ = [
     "PodLifecycle",
     "PodWatcher",
     "cleanup_action",
+    "leftover_pods",
     "newest_first",
     "task_pods_selector",
 ]
@@ -294,6 +295,33 @@ def task_pods_selector(identity: TaskIdentity, *, exclude_checked: bool = True) 
     by ``on_finish_action`` at the end of a try) unless ``exclude_checked`` is False."""
     selector = task_instance_selector(identity)
     return f"{selector},{CHECKED_LABEL}!=True" if exclude_checked else selector
+
+
+def leftover_pods(
+    found: list[dict[str, Any]], identity: TaskIdentity, on_finish_action: str
+) -> list[dict[str, Any]]:
+    """Pods of earlier tries of this task instance that nothing will clean up any more (pure).
+
+    A try normally applies ``on_finish_action`` to its pod. A try that died first (its process killed,
+    or failed by Airflow itself while its trigger had already fired) leaves its pod, finished, behind: the
+    next try applies ``on_finish_action`` to it as that try would have. Live pods (adopted or deleted
+    otherwise), pods being deleted and pods whose phase is unknown are not leftovers.
+    """
+    leftovers = []
+    for pod in found:
+        if (
+            not _is_ours(pod, identity)
+            or _is_live(pod)
+            or (pod.get("metadata") or {}).get("deletionTimestamp")
+        ):
+            continue
+        tried = pod_try_number(pod)
+        if not st.is_finished(pod) or (tried is not None and tried >= identity.try_number):
+            continue
+        outcome = st.Outcome.SUCCESS if st.phase(pod) == "Succeeded" else st.Outcome.FAILURE
+        if cleanup_action(on_finish_action, outcome, main_done=True, pod_finished=True):
+            leftovers.append(pod)
+    return leftovers
 
 
 def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -642,6 +670,20 @@ class PodLifecycle:
                 await self.hook.delete_pod(
                     name, namespace, grace_period_seconds=self.settings.termination_grace_period
                 )
+            for old in leftover_pods(found, identity, self.settings.on_finish_action):
+                name = old["metadata"]["name"]
+                self.log.warning(
+                    "Deleting pod %s of try %s (%s, on_finish_action=%s): the try that made it ended without "
+                    "cleaning it up",
+                    name,
+                    pod_try_number(old),
+                    st.phase(old),
+                    self.settings.on_finish_action,
+                )
+                with contextlib.suppress(NotFoundError):
+                    await self.hook.delete_pod(
+                        name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                    )
             if chosen is not None:
                 self.log.info(
                     "Adopting pod %s of try %s, still %s, instead of creating another one",
