@@ -59,6 +59,7 @@ from airflow_provider_k8spod.pod.logs import (
     format_line,
     line_level,
     missing_range,
+    read_after_follow,
 )
 from airflow_provider_k8spod.pod.report import PodReport, pod_report
 from airflow_provider_k8spod.pod.spec import main_container_name
@@ -80,6 +81,7 @@ __all__ = [
     "PodLifecycle",
     "PodWatcher",
     "cleanup_action",
+    "leftover_pods",
     "newest_first",
     "task_pods_selector",
 ]
@@ -300,6 +302,33 @@ def task_pods_selector(identity: TaskIdentity, *, exclude_checked: bool = True) 
     by ``on_finish_action`` at the end of a try) unless ``exclude_checked`` is False."""
     selector = task_instance_selector(identity)
     return f"{selector},{CHECKED_LABEL}!=True" if exclude_checked else selector
+
+
+def leftover_pods(
+    found: list[dict[str, Any]], identity: TaskIdentity, on_finish_action: str
+) -> list[dict[str, Any]]:
+    """Pods of earlier tries of this task instance that nothing will clean up any more (pure).
+
+    A try normally applies ``on_finish_action`` to its pod. A try that died first (its process killed,
+    or failed by Airflow itself while its trigger had already fired) leaves its pod, finished, behind: the
+    next try applies ``on_finish_action`` to it as that try would have. Live pods (adopted or deleted
+    otherwise), pods being deleted and pods whose phase is unknown are not leftovers.
+    """
+    leftovers = []
+    for pod in found:
+        if (
+            not _is_ours(pod, identity)
+            or _is_live(pod)
+            or (pod.get("metadata") or {}).get("deletionTimestamp")
+        ):
+            continue
+        tried = pod_try_number(pod)
+        if not st.is_finished(pod) or (tried is not None and tried >= identity.try_number):
+            continue
+        outcome = st.Outcome.SUCCESS if st.phase(pod) == "Succeeded" else st.Outcome.FAILURE
+        if cleanup_action(on_finish_action, outcome, main_done=True, pod_finished=True):
+            leftovers.append(pod)
+    return leftovers
 
 
 def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -651,6 +680,20 @@ class PodLifecycle:
                 await self.hook.delete_pod(
                     name, namespace, grace_period_seconds=self.settings.termination_grace_period
                 )
+            for old in leftover_pods(found, identity, self.settings.on_finish_action):
+                name = old["metadata"]["name"]
+                self.log.warning(
+                    "Deleting pod %s of try %s (%s, on_finish_action=%s): the try that made it ended without "
+                    "cleaning it up",
+                    name,
+                    pod_try_number(old),
+                    st.phase(old),
+                    self.settings.on_finish_action,
+                )
+                with contextlib.suppress(NotFoundError):
+                    await self.hook.delete_pod(
+                        name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                    )
             if chosen is not None:
                 self.log.info(
                     "Adopting pod %s of try %s, still %s, instead of creating another one",
@@ -1175,13 +1218,15 @@ class PodLifecycle:
                 if over:
                     for line in splitter.flush():
                         self._emit(container, line, cursor)
-                    if current is not None and not watcher.deleted:
-                        # A stream that ended by itself may still have missed lines: a kubelet whose log
-                        # file rotated under a follow stops sending and ends the stream when the container
-                        # exits (kubernetes #59902), and a container that restarted meanwhile was read as
-                        # its earlier instance. One read from the cursor delivers what the follow missed;
-                        # the cursor skips lines already written.
-                        await self._read_rest(container, cursor)
+                    if current is not None and (
+                        # The container restarted while this stream read an earlier instance, or the
+                        # stream may have stopped receiving lines before its container ended (rotation).
+                        _restart_count(current, container) != restarts
+                        or read_after_follow(
+                            st.container_state(current, container)[0], pod_deleted=watcher.deleted
+                        )
+                    ):
+                        await self._read_rest(container, cursor, gone_ok=True)
                     return
                 # The stream ended but the container runs on: the connection was cut. Resume.
                 self.log.info(
@@ -1227,8 +1272,10 @@ class PodLifecycle:
             )
             await asyncio.sleep(delay)
 
-    async def _read_rest(self, container: str, cursor: LogCursor) -> None:
+    async def _read_rest(self, container: str, cursor: LogCursor, *, gone_ok: bool = False) -> None:
         """Non-following reads of what the cursor has not delivered yet, until one reads to the end.
+
+        ``gone_ok``: a pod deleted meanwhile (404) ends the reading quietly (a read that only checks).
 
         A read that is cut after delivering lines is followed by the next at once; reads that deliver
         nothing back off, and after ``log_stall_timeout`` seconds without a line this gives up and says
@@ -1259,6 +1306,8 @@ class PodLifecycle:
                 return
             except (KubernetesApiError, OSError, TimeoutError) as exc:
                 error: Exception = exc
+            if gone_ok and isinstance(error, NotFoundError):
+                return
             delay = None
             if worth_retrying(error) and not isinstance(error, NotFoundError):
                 delay = policy.next_delay(progressed=cursor.delivered > before, now=self.clock())

@@ -32,6 +32,7 @@ __all__ = [
     "missing_range",
     "parse_line",
     "parse_timestamp",
+    "read_after_follow",
 ]
 
 #: Longest line kept whole; longer ones are delivered in parts of this size (bounded memory).
@@ -270,6 +271,19 @@ class ResumePolicy:
         if stalled >= self.stall_limit:
             return None
         return min(delay, self.stall_limit - stalled)
+
+
+def read_after_follow(container_state: str, *, pod_deleted: bool) -> bool:
+    """After the follow of a container ended by itself: read the log once more from the cursor?
+
+    A follow ends when its container does, normally having delivered every line. But a kubelet that rotates
+    the log file during a follow can stop feeding the follow (kubernetes #59902) and still end it only when
+    the container ends: the lines written after the rotation are in the new file and were never sent. So
+    once the container has terminated (``container_state`` as :func:`~.status.container_state` gives it),
+    one non-following read from the cursor picks up whatever the follow missed; the cursor drops what it
+    already delivered, and it costs one request per container. Not for a deleted pod (nothing to read).
+    """
+    return container_state == "terminated" and not pod_deleted
 
 
 def missing_range(container: str, cursor: LogCursor) -> str:

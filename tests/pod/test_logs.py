@@ -28,6 +28,7 @@ from airflow_provider_k8spod.pod.logs import (
     line_level,
     parse_line,
     parse_timestamp,
+    read_after_follow,
 )
 
 T0 = 1714557600  # 2024-05-01T10:00:00Z
@@ -550,3 +551,17 @@ def test_cursor_counts_what_it_delivers_and_says_what_is_missing() -> None:
         "The log of container base is incomplete: its lines after 2024-01-01T00:00:00.000000002Z "
         "(after the line 'line 2') could not be read"
     )
+
+
+@pytest.mark.parametrize(
+    ("state", "deleted", "expected"),
+    [
+        ("terminated", False, True),  # the follow may have stalled at a rotation: read what it missed
+        ("terminated", True, False),  # the pod is gone: nothing to read
+        ("running", False, False),  # (the follow ended because the pod did, e.g. deleted with the node)
+        ("waiting", False, False),
+        ("unknown", False, False),
+    ],
+)
+def test_read_after_follow(state: str, deleted: bool, expected: bool) -> None:
+    assert read_after_follow(state, pod_deleted=deleted) is expected
