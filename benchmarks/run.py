@@ -22,9 +22,8 @@ Figures (each side in its own interpreter and Airflow home; pods on the same loc
 5. **DAG parse cost**: in a fresh interpreter, CPU seconds to ``import airflow.sdk``; to import the
    operator's module (quick: not measured); to run a DAG file of 200 pod tasks; median of interleaved
    runs (7; quick: 3), bytecode cached (each side gets its own ``PYTHONPYCACHEPREFIX``, warmed first).
-   Reported: the extra
-   over ``import airflow.sdk`` alone. CPU time, not wall time, because the machine is shared; wall time
-   is printed beside it.
+   Reported: the extra over ``import airflow.sdk`` alone. CPU time, not wall time, because the machine
+   is shared; wall time is printed beside it.
 
 The JSON line has exactly the keys of :data:`SUMMARY_KEYS`, each ``{"ours": x, "upstream": y}``:
 
