@@ -1,5 +1,6 @@
 """Deferrable mode, side by side: our KubernetesPodTrigger against upstream's, on the same local cluster.
-Prints figures; asserts nothing.
+Prints figures; asserts nothing. ``benchmarks/run.py`` (all five figures, both modes) reuses its pieces:
+the ``dagtest`` and ``scale`` child roles, :class:`Side`, :func:`make_sides`, :func:`scenario_scale`.
 
     .venv/bin/python benchmarks/deferrable_bench.py                       # all three scenarios
     .venv/bin/python benchmarks/deferrable_bench.py requests latency      # only these
