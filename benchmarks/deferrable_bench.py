@@ -555,6 +555,10 @@ class Side:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # Bytecode cached per side (in the work directory, not in the venv): a venv without .pyc files
+        # would make the first import of each client cost seconds of compiling on one side only.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.home.parent / f"pycache-{self.name}")
         if self.name == "ours":
             # This checkout's package, whatever the venv's editable install points at.
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))

@@ -392,9 +392,7 @@ def figure_parse(sides: list[db.Side], plan: Plan, workdir: Path, figures: dict[
     for side in live:
         dag_file = folder / f"dag_{side.name}.py"
         dag_file.write_text(PARSE_DAG.format(module=db.OPERATOR_MODULE[side.name], tasks=PARSE_TASKS))
-        env = side.env()
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(workdir / f"pycache-{side.name}")
+        env = side.env()  # with its own bytecode cache (PYTHONPYCACHEPREFIX)
         targets = {"sdk": "airflow.sdk", "import": db.OPERATOR_MODULE[side.name], "dag": str(dag_file)}
         jobs += [(side, kind, targets[kind], env) for kind in plan.parse_kinds]
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
