@@ -1,5 +1,6 @@
 """Deferrable mode, side by side: our KubernetesPodTrigger against upstream's, on the same local cluster.
-Prints figures; asserts nothing.
+Prints figures; asserts nothing. ``benchmarks/run.py`` (all five figures, both modes) reuses its pieces:
+the ``dagtest`` and ``scale`` child roles, :class:`Side`, :func:`make_sides`, :func:`scenario_scale`.
 
     .venv/bin/python benchmarks/deferrable_bench.py                       # all three scenarios
     .venv/bin/python benchmarks/deferrable_bench.py requests latency      # only these
@@ -68,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
+REPO_ROOT = HERE.parents[1]
 SIDES = ("ours", "upstream")
 SCENARIOS = ("requests", "latency", "scale")
 CONN_ID = "kubernetes_default"
@@ -170,9 +172,9 @@ with DAG({dag_id!r}, schedule=None) as dag:
         image="busybox:1.36",
         cmds=["sh", "-c"],
         arguments=[{script!r}],
-        do_xcom_push=True,
+        do_xcom_push={xcom!r},
         get_logs=True,
-        deferrable=True,
+        deferrable={deferrable!r},
     )
 """
 
@@ -184,6 +186,33 @@ def _pod_script(label: str, seconds: int, exit_file: str) -> str:
         f'mkdir -p /airflow/xcom; echo \'{{"label": "{label}", "lines": {seconds}}}\' '
         f"> /airflow/xcom/return.json; date +%s.%N > {exit_file}"
     )
+
+
+def _flood_script(label: str, lines: int, start_file: str, exit_file: str) -> str:
+    """A container printing ``lines`` short numbered lines as fast as it can (no XCom)."""
+    return f"date +%s.%N > {start_file}; seq 1 {lines} | sed 's/^/f{label} /'; date +%s.%N > {exit_file}"
+
+
+def _reset_peak_rss() -> None:
+    """Make VmHWM start again from the current RSS (Linux: writing 5 to clear_refs)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _wrap_execute(operator_class: Any, current: dict[str, Any]) -> None:
+    """Note when the operator's ``execute()`` returns or raises (the task's verdict in synchronous mode)."""
+    if getattr(operator_class, "_bench_wrapped", False):
+        return
+    original = operator_class.execute
+
+    def execute(self: Any, context: Any) -> Any:
+        try:
+            return original(self, context)
+        finally:
+            current["execute_end"] = time.time()
+
+    operator_class.execute = execute
+    operator_class._bench_wrapped = True
 
 
 def child_dagtest(args: argparse.Namespace) -> int:
@@ -228,12 +257,19 @@ def child_dagtest(args: argparse.Namespace) -> int:
     for run_spec in spec["runs"]:
         label = run_spec["label"]
         exit_file = os.path.join(spec["exit_dir"], f"{args.side}-{label}")
+        start_file = os.path.join(spec["exit_dir"], f"{args.side}-{label}-start")
+        if run_spec.get("flood_lines"):
+            script = _flood_script(label, run_spec["flood_lines"], start_file, exit_file)
+        else:
+            script = _pod_script(label, run_spec["seconds"], exit_file)
         source = DAG_TEMPLATE.format(
             module=OPERATOR_MODULE[args.side],
             dag_id=f"bench_{args.side}_{label}",
             pod_name=f"bench-{label}",
             namespace=NAMESPACE,
-            script=_pod_script(label, run_spec["seconds"], exit_file),
+            script=script,
+            xcom=bool(run_spec.get("xcom", True)),
+            deferrable=bool(run_spec.get("deferrable", True)),
         )
         module_name = f"bench_dag_{args.side}_{label}"
         path = dags_folder / f"{module_name}.py"
@@ -246,8 +282,11 @@ def child_dagtest(args: argparse.Namespace) -> int:
         module_spec.loader.exec_module(module)
         current.clear()
         current["triggers"] = []
+        _wrap_execute(module.dag.get_task("pod").__class__, current)
         print(f"=== bench run {label} ({run_spec['seconds']} s pod)", flush=True)
         admin.reset()
+        rss_before = _rss_kib()
+        _reset_peak_rss()
         began = time.time()
         error = None
         try:
@@ -256,6 +295,7 @@ def child_dagtest(args: argparse.Namespace) -> int:
         except Exception as exc:  # a benchmark reports, it does not stop
             state, error, dagrun = "error", f"{type(exc).__name__}: {exc}", None
         wall = time.time() - began
+        peak_rss = _rss_kib("VmHWM")
         stats = admin.stats()
         xcom = None
         task_state = None
@@ -271,10 +311,7 @@ def child_dagtest(args: argparse.Namespace) -> int:
                     .one_or_none()
                 )
                 xcom = XComModel.deserialize_value(row) if row is not None else None
-        try:
-            exit_time = float(Path(exit_file).read_text().strip())
-        except (OSError, ValueError):
-            exit_time = None
+        exit_time, start_time = _stamp(exit_file), _stamp(start_file)
         results.append(
             {
                 "label": label,
@@ -288,6 +325,11 @@ def child_dagtest(args: argparse.Namespace) -> int:
                 "stats": stats,
                 "triggers": current["triggers"],
                 "exit_time": exit_time,
+                "start_time": start_time,
+                "execute_end": current.get("execute_end"),
+                "deferrable": bool(run_spec.get("deferrable", True)),
+                "rss_before_kib": rss_before,
+                "peak_rss_kib": peak_rss,
                 "began": began,
                 "pods_left": [
                     n for n in admin.pod_names(NAMESPACE, deleting=False) if n.startswith(f"bench-{label}-")
@@ -297,6 +339,13 @@ def child_dagtest(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(results))
         print(f"=== bench run {label} done: {state} in {wall:.1f} s", flush=True)
     return 0
+
+
+def _stamp(path: str) -> float | None:
+    try:
+        return float(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------------------ child: N triggers at once
@@ -506,6 +555,13 @@ class Side:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # Bytecode cached per side (in the work directory, not in the venv): a venv without .pyc files
+        # would make the first import of each client cost seconds of compiling on one side only.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.home.parent / f"pycache-{self.name}")
+        if self.name == "ours":
+            # This checkout's package, whatever the venv's editable install points at.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         return env
 
     def child(
@@ -819,7 +875,9 @@ def _ensure_sleepers(cluster: Any, core: Any, count: int) -> float:
     return time.monotonic() - began
 
 
-def scenario_scale(cluster: Any, sides: list[Side], args: argparse.Namespace) -> None:
+def scenario_scale(cluster: Any, sides: list[Side], args: argparse.Namespace) -> dict[str, Any]:
+    """N triggers per side for each N of ``args.counts`` (sides alternate which goes first); returns the
+    raw figures by N and side (also kept in ``args.raw["scale"]``)."""
     import kubernetes
 
     configuration = kubernetes.client.Configuration()
@@ -827,7 +885,7 @@ def scenario_scale(cluster: Any, sides: list[Side], args: argparse.Namespace) ->
     core = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
     names = [s.name for s in sides]
     raw: dict[str, Any] = {}
-    for count in args.counts:
+    for position, count in enumerate(args.counts):
         try:
             spent = _ensure_sleepers(cluster, core, count)
         except Exception as exc:
@@ -840,7 +898,7 @@ def scenario_scale(cluster: Any, sides: list[Side], args: argparse.Namespace) ->
             flush=True,
         )
         results: dict[str, Any] = {}
-        for side in sides:
+        for side in sides if position % 2 == 0 else sides[::-1]:
             if side.unavailable:
                 continue
             print(
@@ -875,6 +933,7 @@ def scenario_scale(cluster: Any, sides: list[Side], args: argparse.Namespace) ->
     for pod in cluster.pods(SCALE_NAMESPACE):
         with contextlib.suppress(Exception):
             core.delete_namespaced_pod(pod["metadata"]["name"], SCALE_NAMESPACE, grace_period_seconds=0)
+    return raw
 
 
 def _print_scale(count: int, results: dict[str, Any], names: list[str], unavailable: set[str]) -> None:
@@ -950,6 +1009,47 @@ def _print_scale(count: int, results: dict[str, Any], names: list[str], unavaila
     print(flush=True)
 
 
+def make_sides(
+    cluster: Any, names: Iterable[str], upstream_python: str | None, workdir: Path, *, dagtests: bool
+) -> list[Side]:
+    """The sides to measure on ``cluster`` (ours: this interpreter; upstream: ``upstream_python``, else the
+    upstream virtualenv, created when absent), each marked unavailable with the reason when it cannot
+    run; prints the cluster and the versions found."""
+    sides = []
+    for name in names:
+        python = sys.executable if name == "ours" else (upstream_python or _upstream_python())
+        side = Side(name, python, workdir, cluster.kubeconfig_path)
+        if name == "ours":
+            side.unavailable = _probe_ours()
+            side.versions = _versions(python, ["airflow-provider-k8spod", "apache-airflow"])
+        elif not os.path.exists(python):
+            side.unavailable = f"{python} does not exist (see the docstring to make it)"
+        else:
+            side.versions = _versions(
+                python,
+                [
+                    "apache-airflow-providers-cncf-kubernetes",
+                    "apache-airflow",
+                    "kubernetes",
+                    "kubernetes_asyncio",
+                ],
+            )
+            if cluster.isolation != "namespaces" and dagtests:
+                # Upstream kills the XCom sidecar with `kill -2 $(pgrep -f sh)`: without a PID
+                # namespace that would signal every shell on this machine.
+                side.unavailable = "needs isolation=namespaces for upstream's XCom sidecar kill"
+        sides.append(side)
+    print(
+        f"local cluster {cluster.server_url} (isolation={cluster.isolation}), "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
+    for side in sides:
+        status = f"NOT MEASURED: {side.unavailable}" if side.unavailable else side.versions
+        print(f"  {side.name}: {side.python}: {status}")
+    print(flush=True)
+    return sides
+
+
 def parent(args: argparse.Namespace) -> int:
     scenarios = args.scenarios or list(SCENARIOS)
     from airflow_provider_k8spod.testing import LocalCluster
@@ -958,33 +1058,13 @@ def parent(args: argparse.Namespace) -> int:
     args.raw = {}
     try:
         with LocalCluster(namespaces=(NAMESPACE, SCALE_NAMESPACE)) as cluster:
-            sides = []
-            for name in args.sides:
-                python = sys.executable if name == "ours" else (args.upstream_python or _upstream_python())
-                side = Side(name, python, workdir, cluster.kubeconfig_path)
-                if name == "ours":
-                    side.unavailable = _probe_ours()
-                    side.versions = _versions(python, ["airflow-provider-k8spod", "apache-airflow"])
-                elif not os.path.exists(python):
-                    side.unavailable = f"{python} does not exist (see the docstring to make it)"
-                else:
-                    side.versions = _versions(
-                        python,
-                        ["apache-airflow-providers-cncf-kubernetes", "apache-airflow", "kubernetes_asyncio"],
-                    )
-                    if cluster.isolation != "namespaces" and set(scenarios) & {"requests", "latency"}:
-                        # Upstream kills the XCom sidecar with `kill -2 $(pgrep -f sh)`: without a PID
-                        # namespace that would signal every shell on this machine.
-                        side.unavailable = "needs isolation=namespaces for upstream's XCom sidecar kill"
-                sides.append(side)
-            print(
-                f"local cluster {cluster.server_url} (isolation={cluster.isolation}), "
-                f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+            sides = make_sides(
+                cluster,
+                args.sides,
+                args.upstream_python,
+                workdir,
+                dagtests=bool(set(scenarios) & {"requests", "latency"}),
             )
-            for side in sides:
-                status = f"NOT MEASURED: {side.unavailable}" if side.unavailable else side.versions
-                print(f"  {side.name}: {side.python}: {status}")
-            print(flush=True)
             dagtest_scenarios = [s for s in scenarios if s in ("requests", "latency")]
             if dagtest_scenarios:
                 scenario_dagtests(sides, args, workdir, dagtest_scenarios)

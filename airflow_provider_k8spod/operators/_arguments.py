@@ -50,7 +50,17 @@ def record_passed_arguments(init: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Values kept as they are (immutable), and empty containers copied without deepcopy: most defaults are
+#: one or the other, and parsing a DAG of many pod tasks pays for each snapshot.
+_IMMUTABLE = (type(None), str, int, float, bool, bytes)
+
+
 def _snapshot(value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if (kind is list or kind is dict) and not value:
+        return kind()
     try:
         return copy.deepcopy(value)
     except Exception:  # pragma: no cover - values that cannot be copied are compared by identity

@@ -26,7 +26,7 @@ import functools
 import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_k8spod.exceptions import PodSpecError
 from airflow_provider_k8spod.pod.normalize import field_path, without_null_quantities
@@ -45,14 +45,25 @@ __all__ = [
 ]
 
 
+@functools.cache
 def _latest_schema_version() -> str:
     import kubernetes_validate.utils as kv_utils
 
     return str(kv_utils.major_minor(kv_utils.latest_version()))
 
 
-#: Kubernetes version whose Pod schema is used.
-SCHEMA_VERSION: str = _latest_schema_version()
+if TYPE_CHECKING:
+    #: Kubernetes version whose Pod schema is used (computed on first use).
+    SCHEMA_VERSION: str
+
+
+def __getattr__(name: str) -> str:
+    # SCHEMA_VERSION (the Kubernetes version whose Pod schema is used) is looked up on first use:
+    # importing kubernetes_validate at DAG parse time would cost every DAG file that imports the operator.
+    if name == "SCHEMA_VERSION":
+        return _latest_schema_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
