@@ -43,7 +43,7 @@ from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
 from airflow_provider_k8spod.pod.spec import (
     DEFAULT_BASE_CONTAINER_NAME,
 )
-from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE
+from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE, resolve_xcom_transport
 
 if TYPE_CHECKING:
     pass
@@ -75,7 +75,8 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
     snake_case).
 
     Beyond upstream: ``xcom_sidecar_container_image`` and ``xcom_sidecar_container_resources`` (operator
-    level overrides of the connection extras of the same name).
+    level overrides of the connection extras of the same name), and ``xcom_transport`` (how the result
+    comes back: ``sidecar``, ``termination_message`` or ``logs``; see docs/xcom.md).
     """
 
     BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
@@ -192,6 +193,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         xcom_sidecar_container_image: str | None = None,
         xcom_sidecar_container_resources: Any = None,
         max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE,
+        xcom_transport: str | None = None,
         **kwargs: Any,
     ) -> None:
         if deferrable is None:
@@ -316,6 +318,9 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
             self.callbacks = [callbacks]
         self._progress_callback = progress_callback
         self.max_xcom_size = max_xcom_size
+        resolve_xcom_transport(xcom_transport, None)  # a clear error for an unknown value, at parse time
+        #: ``sidecar``, ``termination_message`` or ``logs``; None: the connection extra, else ``sidecar``.
+        self.xcom_transport = xcom_transport
         # Set while the task runs: what on_kill needs (no connection lookups in a signal handler).
         self._access: ClusterAccess | None = None
         self._pod_ref: tuple[str, str] | None = None
