@@ -518,8 +518,8 @@ XCOM_LOGS_SCRIPT = (
     "elif ! command -v base64 >/dev/null 2>&1; then "
     "printf '%s error base64 was not found in the image\\n' \"$m\"; "
     "else printf '%s begin\\n' \"$m\"; "
-    'base64 "$f" | while IFS= read -r l; do printf \'%s %s\\n\' "$m" "$l"; done; '
-    'printf \'%s end\\n\' "$m"; fi; exit "$rc"'
+    'base64 "$f" | { n=0; while IFS= read -r l; do printf \'%s %s\\n\' "$m" "$l"; n=$((n+1)); done; '
+    'printf \'%s end %s\\n\' "$m" "$n"; }; fi; exit "$rc"'
 )
 
 
@@ -571,6 +571,7 @@ class LogResultCollector:
         self._none = False
         self._error: str | None = None
         self._too_large = False
+        self._lines = 0
 
     def take(self, text: str) -> bool:
         if not text.startswith(self.marker):
@@ -578,10 +579,16 @@ class LogResultCollector:
         rest = text[len(self.marker) :].strip()
         if rest == "begin":
             self._parts, self._size, self._too_large, self._error = [], 0, False, None
+            self._lines = 0
         elif rest == "none":
             self._parts, self._done, self._none, self._error = None, None, True, None
-        elif rest == "end":
-            if self._parts is not None and not self._too_large:
+        elif rest == "end" or rest.startswith("end "):
+            count = rest[len("end ") :]
+            if self._parts is not None and not self._too_large and count and count != str(self._lines):
+                self._error = (
+                    f"{count} result lines were printed, {self._lines} arrived: lines of the log were lost"
+                )
+            elif self._parts is not None and not self._too_large:
                 import base64
                 import binascii
 
@@ -594,7 +601,8 @@ class LogResultCollector:
         elif rest.startswith("error "):
             self._error = rest[len("error ") :]
         elif self._parts is not None:
-            self._size += len(rest) * 3 // 4
+            self._lines += 1
+            self._size += len(rest) * 3 // 4 - rest.count("=")  # the bytes this base64 line decodes to
             if self._size > self.max_size:
                 self._too_large = True
                 self._parts = []
