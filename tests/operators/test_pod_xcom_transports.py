@@ -108,5 +108,5 @@ def test_logs_transport_without_exec(exec_forbidden, run_dag):
     assert result.xcom("under") == "x" * 99_998
     assert "/airflow/xcom/return.json is larger than the limit of 100000 bytes (max_xcom_size)" in result.log
     # The result's lines are taken out of the log; the user's own lines stay.
-    assert "::k8spod-xcom-" not in result.log
+    assert "[base] ::k8spod-xcom-" not in result.log
     assert "[base] wrote 100000 bytes" in result.log
