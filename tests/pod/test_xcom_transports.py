@@ -212,3 +212,31 @@ def test_logs_result_limits_and_losses():
     # A restarted container prints its result again: the last block wins.
     again = [f"{marker} begin", f"{marker} {base64.b64encode(b'2').decode()}", f"{marker} end"]
     assert collect(block + again)[0] == 2
+
+
+def test_the_operator_refuses_an_unknown_transport_when_the_dag_is_parsed():
+    from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
+
+    with pytest.raises(PodSpecError, match="xcom_transport: 'exec' is not a transport"):
+        KubernetesPodOperator(task_id="t", image="i", xcom_transport="exec")
+
+
+def test_the_connection_extra_chooses_the_transport_and_sidecar_arguments_do_not_go_unnoticed(monkeypatch):
+    from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT",
+        json.dumps({"conn_type": "k8spod", "extra": {"xcom_transport": "termination_message"}}),
+    )
+    op = KubernetesPodOperator(task_id="t", image="i", cmds=["job"], do_xcom_push=True)
+    (main,) = op.build_pod_manifest()["spec"]["containers"]
+    assert main["terminationMessagePath"] == XCOM_RETURN_FILE
+    op = KubernetesPodOperator(
+        task_id="t", image="i", cmds=["job"], do_xcom_push=True, xcom_transport="sidecar"
+    )
+    assert [c["name"] for c in op.build_pod_manifest()["spec"]["containers"]] == ["base", XCOM_SIDECAR_NAME]
+    op = KubernetesPodOperator(
+        task_id="t", image="i", cmds=["job"], do_xcom_push=True, xcom_sidecar_container_image="busybox"
+    )
+    with pytest.raises(PodSpecError, match="xcom_sidecar_container_image: there is no XCom sidecar"):
+        op.build_pod_manifest()
