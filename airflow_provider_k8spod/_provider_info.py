@@ -39,6 +39,8 @@ def connection_fields() -> dict[str, Any]:
             schema["format"] = "password"
         if kind == "bool":
             schema["default"] = False
+        if name == "xcom_transport":
+            schema["enum"] = ["sidecar", "termination_message", "logs", None]
         fields[name] = {"label": label, "description": description, "schema": schema}
     return fields
 

@@ -62,7 +62,8 @@ def test_connection_form_fields_are_exactly_what_the_hook_reads():
     sample = {"bool": True, "json": '{"a": 1}', "str": "x", "secret": "x"}
     for name in form_fields:
         fields = {"host": "https://h"} if name == "ca_cert" else {}
-        settings = settings_from_connection_fields("c", extra={name: sample[EXTRA_FIELDS[name][0]]}, **fields)
+        value = "logs" if name == "xcom_transport" else sample[EXTRA_FIELDS[name][0]]
+        settings = settings_from_connection_fields("c", extra={name: value}, **fields)
         assert getattr(settings, name) not in (None, ""), name
     # ... and every extra the hook reads is on the form.
     read_by_hook = set(ConnectionSettings.__dataclass_fields__) - {

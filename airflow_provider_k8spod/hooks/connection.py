@@ -26,6 +26,9 @@ from airflow_provider_k8spod.hooks.fields import DEFAULT_CONN_ID, EXTRA_FIELDS, 
 
 log = logging.getLogger(__name__)
 
+#: The values of the ``xcom_transport`` extra (those of :mod:`airflow_provider_k8spod.pod.xcom`).
+_XCOM_TRANSPORTS = ("sidecar", "termination_message", "logs")
+
 #: Unknown extras at least this similar to a known one are taken for a typo, which is an error.
 _TYPO_CUTOFF = 0.85
 
@@ -51,6 +54,7 @@ class ConnectionSettings:
     xcom_sidecar_container_image: str | None = None
     xcom_sidecar_container_resources: dict[str, Any] | None = None
     xcom_sidecar_container_security_context: dict[str, Any] | None = None
+    xcom_transport: str | None = None
     #: Extras that were neither known nor a likely typo; kept so callers can report them.
     ignored_extras: tuple[str, ...] = field(default=())
 
@@ -209,6 +213,11 @@ def settings_from_connection_fields(
     if settings.ca_cert and not settings.host:
         raise ConnectionConfigError(
             f"connection {conn_id!r}, field 'ca_cert': a CA certificate needs the API server URL in 'host'"
+        )
+    if settings.xcom_transport is not None and settings.xcom_transport not in _XCOM_TRANSPORTS:
+        raise ConnectionConfigError(
+            f"connection {conn_id!r}, field 'xcom_transport': {settings.xcom_transport!r} is not a transport; "
+            f"use one of {', '.join(repr(t) for t in _XCOM_TRANSPORTS)}"
         )
     if len(settings.sources) > 1:
         raise ConnectionConfigError(

@@ -51,4 +51,10 @@ EXTRA_FIELDS: dict[str, tuple[str, str, str]] = {
         "XCom sidecar security context (JSON)",
         "Security context of the XCom sidecar.",
     ),
+    "xcom_transport": (
+        "str",
+        "XCom transport",
+        "How the XCom result comes back: sidecar (default, needs pods/exec), termination_message or logs. "
+        "The operator's xcom_transport argument wins.",
+    ),
 }

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_k8spod.exceptions import ConnectionConfigError
+from airflow_provider_k8spod.exceptions import ConnectionConfigError, PodSpecError
 from airflow_provider_k8spod.hooks.access import ClusterAccess, running_in_cluster
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.operators._airflow import airflow_version_label, apply_pod_mutation_hook, redact
+from airflow_provider_k8spod.operators._arguments import SIDECAR_ARGUMENTS
 from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.normalize import is_model, to_model
 from airflow_provider_k8spod.pod.spec import POD_ARGUMENTS, build_pod, pod_to_yaml
-from airflow_provider_k8spod.pod.xcom import sidecar_settings
+from airflow_provider_k8spod.pod.xcom import resolve_xcom_transport, sidecar_settings
 
 if TYPE_CHECKING:
     import jinja2
@@ -113,8 +114,9 @@ class PodBuilding(_Base):
         """
         identity = TaskIdentity.from_context(context) if context is not None else None
         settings = self._connection_settings(strict=context is not None)
+        transport = self.effective_xcom_transport(settings) if self.do_xcom_push else None
         sidecar = None
-        if self.do_xcom_push:
+        if transport == "sidecar":
             sidecar = sidecar_settings(
                 image=self._passed_or_none("xcom_sidecar_container_image"),
                 resources=self._passed_or_none("xcom_sidecar_container_resources"),
@@ -123,6 +125,13 @@ class PodBuilding(_Base):
                 connection_resources=settings.xcom_sidecar_container_resources,
                 connection_security_context=settings.xcom_sidecar_container_security_context,
             )
+        elif transport is not None:
+            passed = [name for name in SIDECAR_ARGUMENTS if name in self.passed_arguments]
+            if passed:
+                raise PodSpecError(
+                    f"{', '.join(passed)}: there is no XCom sidecar with xcom_transport={transport!r}; "
+                    "remove the argument or use xcom_transport='sidecar'"
+                )
         pod = build_pod(
             self.pod_arguments(),
             task_id=self.task_id,
@@ -130,6 +139,7 @@ class PodBuilding(_Base):
             identity=identity,
             default_namespace=self._default_namespace(default_namespace or settings.namespace),
             xcom_sidecar=sidecar,
+            xcom_transport=transport if transport != "sidecar" else None,
             extra_labels=self._extra_labels(in_cluster=None if context is None else self._in_cluster()),
             default_base_container_name=self.BASE_CONTAINER_NAME,
             allow_templates=context is None,
@@ -164,6 +174,13 @@ class PodBuilding(_Base):
                 raise
             self.log.warning("Building the pod with default settings: %s", exc)
             return ConnectionSettings()
+
+    def effective_xcom_transport(self, settings: ConnectionSettings | None = None) -> str:
+        """How the XCom result comes back: the ``xcom_transport`` argument, else the connection extra of
+        that name, else ``sidecar``."""
+        if settings is None:
+            settings = self._connection_settings(strict=False)
+        return resolve_xcom_transport(getattr(self, "xcom_transport", None), settings.xcom_transport)
 
     def _passed_or_none(self, name: str) -> Any:
         return getattr(self, name) if self._was_passed(name) else None

@@ -110,6 +110,7 @@ class PodRunning:
             log_events=op.log_events_on_startup,
             do_xcom_push=op.do_xcom_push,
             max_xcom_size=int(op.max_xcom_size),
+            xcom_transport=op.effective_xcom_transport() if op.do_xcom_push else "sidecar",
             skip_on_exit_code=tuple(op.skip_on_exit_code),
             on_finish_action=op.on_finish_action,
             termination_grace_period=op.termination_grace_period,

@@ -43,7 +43,7 @@ from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
 from airflow_provider_k8spod.pod.spec import (
     DEFAULT_BASE_CONTAINER_NAME,
 )
-from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE
+from airflow_provider_k8spod.pod.xcom import DEFAULT_MAX_XCOM_SIZE, resolve_xcom_transport
 
 if TYPE_CHECKING:
     pass
@@ -75,8 +75,10 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
     snake_case).
 
     Beyond upstream: ``xcom_sidecar_container_image`` and ``xcom_sidecar_container_resources`` (operator
-    level overrides of the connection extras of the same name), ``max_xcom_size``, and ``pod_report`` (log
-    where the pod ran, what it ran and what it reserved at the end of the task; docs/operator.md).
+    level overrides of the connection extras of the same name), ``max_xcom_size``, ``pod_report`` (log
+    where the pod ran, what it ran and what it reserved at the end of the task; docs/operator.md), and
+    ``xcom_transport`` (how the result comes back: ``sidecar``, ``termination_message`` or ``logs``;
+    docs/operator.md, "XCom transports").
     """
 
     BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
@@ -194,6 +196,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         xcom_sidecar_container_resources: Any = None,
         max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE,
         pod_report: bool = True,
+        xcom_transport: str | None = None,
         **kwargs: Any,
     ) -> None:
         if deferrable is None:
@@ -322,6 +325,9 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         if not isinstance(pod_report, bool):
             raise TypeError(f"pod_report must be True or False, not {pod_report!r}")
         self.pod_report = pod_report
+        resolve_xcom_transport(xcom_transport, None)  # a clear error for an unknown value, at parse time
+        #: ``sidecar``, ``termination_message`` or ``logs``; None: the connection extra, else ``sidecar``.
+        self.xcom_transport = xcom_transport
         # Set while the task runs: what on_kill needs (no connection lookups in a signal handler).
         self._access: ClusterAccess | None = None
         self._pod_ref: tuple[str, str] | None = None

@@ -69,7 +69,10 @@ from airflow_provider_k8spod.pod.xcom import (
     XCOM_READ_COMMAND,
     XCOM_SIDECAR_NAME,
     XCOM_SIDECAR_STOP_COMMAND,
+    LogResultCollector,
+    parse_termination_message,
     parse_xcom_result,
+    pod_xcom_marker,
     read_failure,
 )
 
@@ -111,6 +114,8 @@ class LifecycleSettings:
     log_events: bool = True
     do_xcom_push: bool = False
     max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE
+    #: How the result comes back: ``sidecar`` (exec), ``termination_message`` or ``logs``.
+    xcom_transport: str = "sidecar"
     skip_on_exit_code: tuple[int, ...] = ()
     on_finish_action: str = "delete_pod"
     termination_grace_period: int | None = None
@@ -648,6 +653,10 @@ class PodLifecycle:
         self.watcher: PodWatcher | None = None
         self._cursors: dict[str, LogCursor] = {}
         self._followers: dict[str, asyncio.Task[Any]] = {}
+        #: ``xcom_transport="logs"``: takes the result's lines out of the main container's log.
+        self._log_result: LogResultCollector | None = None
+        #: Containers followed only for the result, whose own lines are not logged (get_logs=False & co.).
+        self._quiet: set[str] = set()
 
     # -- create or adopt ---------------------------------------------------------------------------------
 
@@ -842,6 +851,10 @@ class PodLifecycle:
         if pod is None:
             pod = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
         self._resume_log_cursors(watcher.pod or pod)
+        if self.settings.do_xcom_push and self.settings.xcom_transport == "logs":
+            marker = pod_xcom_marker(watcher.pod or pod)
+            if marker:
+                self._log_result = LogResultCollector(marker, max_size=self.settings.max_xcom_size)
         self._start_followers(pod, watcher, init=True)
         failure = await self._await_start(watcher, events)
         if failure is not None:
@@ -862,9 +875,20 @@ class PodLifecycle:
         self._notify("pod_completed", final)
         await self._drain_followers(watcher)
         xcom, xcom_error = NO_RESULT, None
-        if self.settings.do_xcom_push and not watcher.deleted:
+        transport = self.settings.xcom_transport
+        if self.settings.do_xcom_push and (transport != "sidecar" or not watcher.deleted):
             try:
-                xcom = await self._read_xcom(watcher)
+                if transport == "termination_message":
+                    xcom = parse_termination_message(watcher.pod or final, self.main)
+                elif transport == "logs":
+                    if self._log_result is None:
+                        raise XComResultError(
+                            f"pod {self.pod_name} has no XCom log marker annotation, so its result cannot be "
+                            "told apart in the log (was it built with xcom_transport='logs'?)"
+                        )
+                    xcom = self._log_result.result(self.main)
+                else:
+                    xcom = await self._read_xcom(watcher)
             except XComResultError as exc:
                 xcom_error = exc
         await self._settle(watcher)
@@ -1044,6 +1068,21 @@ class PodLifecycle:
             requested = self.settings.container_logs or (self.main,)
             available = [str(c.get("name")) for c in spec.get("containers") or []]
             exclude = [XCOM_SIDECAR_NAME]
+        wanted = self._requested_containers(requested, available, exclude, init=init)
+        if not init and self._log_result is not None and self.main in available and self.main not in wanted:
+            # The result of xcom_transport="logs" is in the main container's log: follow it, quietly.
+            self._quiet.add(self.main)
+            wanted.append(self.main)
+        return wanted
+
+    def _requested_containers(
+        self,
+        requested: tuple[str, ...] | bool,
+        available: list[str],
+        exclude: list[str],
+        *,
+        init: bool,
+    ) -> list[str]:
         if not self.settings.get_logs or requested is False or not requested:
             return []
         if requested is True:
@@ -1117,6 +1156,10 @@ class PodLifecycle:
         if not cursor.admit(line):
             return
         text = line.text
+        if container == self.main and self._log_result is not None and self._log_result.take(text):
+            return  # a line of the XCom result (xcom_transport="logs"), never a line of the task log
+        if container in self._quiet:
+            return
         if text.startswith(("::group::", "::endgroup::")):
             self.log.info("%s", text)
         else:

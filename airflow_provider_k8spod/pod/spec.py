@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,7 +56,12 @@ from airflow_provider_k8spod.pod.identity import (
 )
 from airflow_provider_k8spod.pod.normalize import field_path, is_model, parse_manifest_text, to_api
 from airflow_provider_k8spod.pod.validation import is_unrendered_template, validate_pod
-from airflow_provider_k8spod.pod.xcom import SidecarSettings, inject_xcom_sidecar
+from airflow_provider_k8spod.pod.xcom import (
+    SidecarSettings,
+    inject_xcom_logs,
+    inject_xcom_sidecar,
+    inject_xcom_termination_message,
+)
 
 __all__ = [
     "DEFAULT_BASE_CONTAINER_NAME",
@@ -444,6 +450,8 @@ def build_pod(
     extra_labels: Mapping[str, str] | None = None,
     default_base_container_name: str = DEFAULT_BASE_CONTAINER_NAME,
     allow_templates: bool = False,
+    xcom_transport: str | None = None,
+    xcom_token: str | None = None,
 ) -> dict[str, Any]:
     """Build and validate the pod for a task. Pure apart from reading ``pod_template_file``.
 
@@ -456,6 +464,8 @@ def build_pod(
         unique per try. ``None`` (``dry_run`` without a context) adds none.
     :param default_namespace: namespace when neither the argument nor the manifest sets one.
     :param xcom_sidecar: inject the XCom sidecar with these settings; ``None`` for no sidecar.
+    :param xcom_transport: ``"termination_message"`` or ``"logs"``: shape the main container for that
+        XCom transport instead (no sidecar); ``xcom_token`` makes the log marker (random when None).
     :param extra_labels: labels added after the user's (e.g. ``airflow_version``).
     :param default_base_container_name: the main container's name when ``base_container_name`` was not
         passed (an operator subclass may change it through its ``BASE_CONTAINER_NAME``).
@@ -569,7 +579,11 @@ def build_pod(
 
     _upstream_empty_fields(spec, main)
 
-    if xcom_sidecar is not None:
+    if xcom_transport == "termination_message":
+        pod = inject_xcom_termination_message(pod, main["name"])
+    elif xcom_transport == "logs":
+        pod = inject_xcom_logs(pod, main["name"], xcom_token or secrets.token_hex(8))
+    elif xcom_sidecar is not None:
         pod = inject_xcom_sidecar(pod, main["name"], xcom_sidecar)
 
     _check_images(pod)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +59,18 @@ __all__ = [
     "XCOM_SIDECAR_COMMAND",
     "XCOM_SIDECAR_NAME",
     "XCOM_SIDECAR_STOP_COMMAND",
+    "XCOM_TRANSPORTS",
     "XCOM_VOLUME_NAME",
+    "LogResultCollector",
     "SidecarSettings",
     "check_multiple_outputs",
+    "inject_xcom_logs",
     "inject_xcom_sidecar",
+    "inject_xcom_termination_message",
+    "parse_termination_message",
     "parse_xcom_result",
     "read_failure",
+    "resolve_xcom_transport",
     "sidecar_container",
     "sidecar_settings",
 ]
@@ -358,3 +365,266 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # e.g. 1e999
         raise _OutOfRange(f"the number {text}", "which is out of the range of a float (it reads as Infinity)")
     return value
+
+
+# -- transports without exec ----------------------------------------------------------------------------------
+#
+# ``sidecar`` (default): the result is read from the sidecar with an exec (RBAC ``pods/exec``).
+# ``termination_message``: the main container's ``terminationMessagePath`` *is* ``return.json`` (the kubelet
+#   mounts its termination message file there, over the ``xcom`` emptyDir), so the kubelet puts the file in
+#   ``state.terminated.message`` when the container exits. No wrapper, so the user's command and the
+#   image's entrypoint run unchanged; the price is no compression and the kubelet's limit: it keeps only
+#   the *last* 4096 bytes (an equal share of 12 KiB when the pod has more than three containers), so a
+#   message that fills the limit may have been cut and is refused.
+# ``logs``: the main container's command is wrapped in ``sh -c``; once the user's command has exited, the
+#   wrapper prints the file base64-encoded, 76 characters a line, each line behind a marker unique to the
+#   pod (an annotation keeps it), and exits with the command's exit code. The lifecycle's log follower
+#   takes those lines out of the log (they never reach the task log).
+
+XCOM_TRANSPORTS = ("sidecar", "termination_message", "logs")
+
+#: The annotation that keeps the pod's log marker (``xcom_transport="logs"``).
+XCOM_MARKER_ANNOTATION = "k8spod.airflow.apache.org/xcom-marker"
+
+#: What the kubelet keeps of a termination message (bytes), and of all a pod's together.
+TERMINATION_MESSAGE_LIMIT = 4096
+POD_TERMINATION_MESSAGES_LIMIT = 12 * 1024
+
+
+def resolve_xcom_transport(own: Any, connection: Any) -> str:
+    """The operator argument, else the connection extra, else ``sidecar``; an unknown value is a
+    :class:`PodSpecError` naming where it came from and the valid values (pure)."""
+    for value, where in ((own, "xcom_transport"), (connection, "connection extra xcom_transport")):
+        if value is None or value == "":
+            continue
+        if value not in XCOM_TRANSPORTS:
+            raise PodSpecError(
+                f"{where}: {value!r} is not a transport; use one of {', '.join(repr(t) for t in XCOM_TRANSPORTS)}"
+            )
+        return str(value)
+    return "sidecar"
+
+
+def termination_message_limit(pod: Mapping[str, Any]) -> int:
+    """The bytes of the main container's termination message the kubelet keeps for ``pod`` (pure)."""
+    spec = pod.get("spec") or {}
+    count = len(spec.get("containers") or []) + len(spec.get("initContainers") or [])
+    return min(TERMINATION_MESSAGE_LIMIT, POD_TERMINATION_MESSAGES_LIMIT // max(1, count))
+
+
+def _mount_xcom_volume(pod: dict[str, Any], main_container: str, transport: str) -> dict[str, Any]:
+    """The ``xcom`` emptyDir mounted at ``/airflow/xcom`` on the main container (in place); returns it."""
+    spec = pod.setdefault("spec", {})
+    containers: list[dict[str, Any]] = spec.setdefault("containers", [])
+    main = next((c for c in containers if c.get("name") == main_container), None)
+    if main is None:
+        raise PodSpecError(f"spec.containers: no container named {main_container!r} to mount the XCom volume")
+    volumes: list[dict[str, Any]] = spec.setdefault("volumes", [])
+    for i, volume in enumerate(volumes):
+        if volume.get("name") == XCOM_VOLUME_NAME:
+            if set(volume) - {"name", "emptyDir"}:
+                raise PodSpecError(
+                    f"spec.volumes[{i}]: the volume name {XCOM_VOLUME_NAME!r} is reserved for the XCom "
+                    f"emptyDir when do_xcom_push=True (xcom_transport={transport!r}); rename your volume"
+                )
+            break
+    else:
+        volumes.insert(0, {"name": XCOM_VOLUME_NAME, "emptyDir": {}})
+    mounts: list[dict[str, Any]] = main.setdefault("volumeMounts", [])
+    index = containers.index(main)
+    for j, mount in enumerate(mounts):
+        if mount.get("mountPath") == XCOM_MOUNT_PATH:
+            if mount.get("name") != XCOM_VOLUME_NAME:
+                raise PodSpecError(
+                    f"spec.containers[{index}].volumeMounts[{j}]: {XCOM_MOUNT_PATH} is where the XCom volume "
+                    "is mounted when do_xcom_push=True; mount your volume elsewhere"
+                )
+            break
+    else:
+        mounts.insert(0, {"name": XCOM_VOLUME_NAME, "mountPath": XCOM_MOUNT_PATH})
+    return main
+
+
+def inject_xcom_termination_message(pod: dict[str, Any], main_container: str) -> dict[str, Any]:
+    """A copy of ``pod`` whose main container's termination message is ``return.json`` (pure, idempotent).
+
+    A ``terminationMessagePath`` or ``terminationMessagePolicy`` the user set to something else than the
+    defaults is a :class:`PodSpecError`: this transport needs both (``FallbackToLogsOnError`` would turn
+    the log's tail into a "result").
+    """
+    pod = copy.deepcopy(pod)
+    main = _mount_xcom_volume(pod, main_container, "termination_message")
+    path = main.get("terminationMessagePath")
+    if path not in (None, "", "/dev/termination-log", XCOM_RETURN_FILE):
+        raise PodSpecError(
+            f"container {main_container!r}: terminationMessagePath is {path!r}, but "
+            f"xcom_transport='termination_message' sets it to {XCOM_RETURN_FILE}; remove it, or choose another "
+            "xcom_transport"
+        )
+    policy = main.get("terminationMessagePolicy")
+    if policy not in (None, "", "File"):
+        raise PodSpecError(
+            f"container {main_container!r}: terminationMessagePolicy is {policy!r}, but "
+            "xcom_transport='termination_message' needs 'File' (the message is the result, never the log's "
+            "tail); remove it, or choose another xcom_transport"
+        )
+    main["terminationMessagePath"] = XCOM_RETURN_FILE
+    main["terminationMessagePolicy"] = "File"
+    return pod
+
+
+def parse_termination_message(pod: Mapping[str, Any], main_container: str) -> Any:
+    """The result the main container left in its termination message, or :data:`NO_RESULT` (pure).
+
+    A message that fills the kubelet's limit may have been cut (the kubelet keeps the *last* bytes), so it
+    is an :class:`XComResultError` naming the limit and the transports without one.
+    """
+    message = _terminated_message(pod, main_container)
+    if message is None:
+        return NO_RESULT
+    data = message.encode("utf-8")
+    limit = termination_message_limit(pod)
+    if len(data) >= limit:
+        raise XComResultError(
+            f"{XCOM_RETURN_FILE} is {limit} bytes or more, the most Kubernetes keeps of a termination message "
+            f"(xcom_transport='termination_message': 4096 bytes per container, 12 KiB per pod); write a "
+            "smaller result, or use xcom_transport='logs' (up to max_xcom_size) or 'sidecar'"
+        )
+    return parse_xcom_result(data, 0)
+
+
+def _terminated_message(pod: Mapping[str, Any], name: str) -> str | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == name:
+            terminated = (status.get("state") or {}).get("terminated")
+            if terminated is None:
+                return None
+            return str(terminated.get("message") or "")
+    return None
+
+
+def xcom_marker(token: str) -> str:
+    """The prefix of the lines that carry the result in the log (``token``: random, per pod)."""
+    return f"::k8spod-xcom-{token}::"
+
+
+#: ``sh -c`` script of the ``logs`` transport; ``$1``: the marker, then the user's command. No ``$(...)``
+#: nor ``$$`` (Kubernetes would expand them in a command). SIGTERM and SIGINT are passed on to the command.
+XCOM_LOGS_SCRIPT = (
+    'm="$1"; shift; "$@" & c=$!; trap \'kill -TERM "$c" 2>/dev/null\' TERM; '
+    'wait "$c"; rc=$?; while kill -0 "$c" 2>/dev/null; do wait "$c"; rc=$?; done; '
+    f"f={XCOM_RETURN_FILE}; "
+    'if [ ! -s "$f" ]; then printf \'%s none\\n\' "$m"; '
+    "elif ! command -v base64 >/dev/null 2>&1; then "
+    "printf '%s error base64 was not found in the image\\n' \"$m\"; "
+    "else printf '%s begin\\n' \"$m\"; "
+    'base64 "$f" | { n=0; while IFS= read -r l; do printf \'%s %s\\n\' "$m" "$l"; n=$((n+1)); done; '
+    'printf \'%s end %s\\n\' "$m" "$n"; }; fi; exit "$rc"'
+)
+
+
+def inject_xcom_logs(pod: dict[str, Any], main_container: str, token: str) -> dict[str, Any]:
+    """A copy of ``pod`` whose main container prints its result to its log when its command has exited
+    (pure): ``sh -c SCRIPT k8spod-xcom MARKER COMMAND...``, the marker kept in an annotation.
+
+    The main container needs a ``command`` (``cmds``): the image's entrypoint is unknown here, so it
+    cannot be wrapped; without one this is a :class:`PodSpecError`. Wrapping twice wraps once.
+    """
+    pod = copy.deepcopy(pod)
+    main = _mount_xcom_volume(pod, main_container, "logs")
+    annotations = pod.setdefault("metadata", {}).setdefault("annotations", {})
+    command = list(main.get("command") or [])
+    args = list(main.get("args") or [])
+    if command[:4] == ["sh", "-c", XCOM_LOGS_SCRIPT, "k8spod-xcom"] and len(command) > 4:
+        command, args = command[5:], args  # already wrapped: wrap the user's command again, with this marker
+    if not command:
+        raise PodSpecError(
+            f"container {main_container!r}: xcom_transport='logs' wraps the container's command to print the "
+            "result, but it has none (cmds) and the image's entrypoint is not known here; set cmds (e.g. "
+            "cmds=['python', 'job.py']) or choose another xcom_transport"
+        )
+    marker = xcom_marker(token)
+    annotations[XCOM_MARKER_ANNOTATION] = marker
+    main["command"] = ["sh", "-c", XCOM_LOGS_SCRIPT, "k8spod-xcom", marker, *command, *args]
+    main.pop("args", None)
+    return pod
+
+
+def pod_xcom_marker(pod: Mapping[str, Any]) -> str | None:
+    """The log marker a pod was built with (``xcom_transport='logs'``), or None."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(XCOM_MARKER_ANNOTATION)
+    return str(value) if value else None
+
+
+class LogResultCollector:
+    """Takes the result lines of the ``logs`` transport out of the main container's log (pure, fed line by
+    line). :meth:`take` says whether a line was the result's (then it must not be logged); :meth:`result`
+    decodes what was collected once the container has ended. The last complete block wins (a restarted
+    container prints it again)."""
+
+    def __init__(self, marker: str, *, max_size: int) -> None:
+        self.marker = marker
+        self.max_size = max_size
+        self._parts: list[str] | None = None
+        self._size = 0
+        self._done: bytes | None = None
+        self._none = False
+        self._error: str | None = None
+        self._too_large = False
+        self._lines = 0
+
+    def take(self, text: str) -> bool:
+        if not text.startswith(self.marker):
+            return False
+        rest = text[len(self.marker) :].strip()
+        if rest == "begin":
+            self._parts, self._size, self._too_large, self._error = [], 0, False, None
+            self._lines = 0
+        elif rest == "none":
+            self._parts, self._done, self._none, self._error = None, None, True, None
+        elif rest == "end" or rest.startswith("end "):
+            count = rest[len("end ") :]
+            if self._parts is not None and not self._too_large and count and count != str(self._lines):
+                self._error = (
+                    f"{count} result lines were printed, {self._lines} arrived: lines of the log were lost"
+                )
+            elif self._parts is not None and not self._too_large:
+                import base64
+                import binascii
+
+                try:
+                    self._done = base64.b64decode("".join(self._parts), validate=True)
+                    self._none, self._error = False, None
+                except (binascii.Error, ValueError):
+                    self._error = "the result lines in the log are not valid base64 (were lines lost?)"
+            self._parts = None
+        elif rest.startswith("error "):
+            self._error = rest[len("error ") :]
+        elif self._parts is not None:
+            self._lines += 1
+            self._size += len(rest) * 3 // 4 - rest.count("=")  # the bytes this base64 line decodes to
+            if self._size > self.max_size:
+                self._too_large = True
+                self._parts = []
+                self._error = (
+                    f"{XCOM_RETURN_FILE} is larger than the limit of {self.max_size} bytes (max_xcom_size); "
+                    "write a smaller result, e.g. a reference to where the data is"
+                )
+            elif not self._too_large:
+                self._parts.append(rest)
+        return True
+
+    def result(self, container: str) -> Any:
+        """The value, :data:`NO_RESULT` (no file, or an empty one), or an :class:`XComResultError`."""
+        if self._error is not None:
+            raise XComResultError(
+                f"reading the XCom result from the log of container {container!r}: {self._error}"
+            )
+        if self._done is not None:
+            return parse_xcom_result(self._done, 0)
+        if self._none:
+            return NO_RESULT
+        raise XComResultError(
+            f"the XCom result was not found in the log of container {container!r} (xcom_transport='logs'): "
+            "the container's command did not return (killed?), or its log could not be read to the end"
+        )

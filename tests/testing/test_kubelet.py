@@ -568,6 +568,49 @@ def test_termination_message(cluster: LocalCluster, core: kubernetes.client.Core
     assert message.endswith("aaaEND")
 
 
+def test_termination_message_path_inside_a_volume(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    """A terminationMessagePath inside an emptyDir mount: the kubelet's file is mounted over that path (a
+    deeper mount point goes on top), so what the container writes there becomes the message, and the
+    volume itself stays usable."""
+    if cluster.isolation != "namespaces":
+        pytest.skip("the termination message path needs mount namespaces")
+    body = pod_manifest(
+        "inside",
+        [
+            "sh",
+            "-c",
+            "echo -n '[1, 2]' > /airflow/xcom/return.json; echo kept > /airflow/xcom/other; cat /airflow/xcom/other",
+        ],
+        volumes=[{"name": "xcom", "emptyDir": {}}],
+    )
+    container = body["spec"]["containers"][0]
+    container["volumeMounts"] = [{"name": "xcom", "mountPath": "/airflow/xcom"}]
+    container["terminationMessagePath"] = "/airflow/xcom/return.json"
+    pod = run_to_end(cluster, core, ns, body)
+    assert container_status(pod)["state"]["terminated"]["message"] == "[1, 2]"
+    assert logs(core, ns, "inside", container="base") == "kept\n"
+
+
+def test_termination_messages_share_12_kib_per_pod(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    """Four containers: each keeps an equal share of the pod's 12 KiB (3072 bytes), not 4096."""
+    if cluster.isolation != "namespaces":
+        pytest.skip("the termination message path needs mount namespaces")
+    write = "head -c 5000 /dev/zero | tr '\\0' a > /dev/termination-log"
+    body = pod_manifest("share", ["sh", "-c", write])
+    first = body["spec"]["containers"][0]
+    body["spec"]["containers"] = [first] + [{**first, "name": f"c{i}"} for i in range(3)]
+    pod = run_to_end(cluster, core, ns, body)
+    sizes = {
+        name: len(container_status(pod, name)["state"]["terminated"]["message"])
+        for name in ("base", "c0", "c1", "c2")
+    }
+    assert sizes == {"base": 3072, "c0": 3072, "c1": 3072, "c2": 3072}
+
+
 def test_fallback_to_logs_on_error(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
     body = pod_manifest("fb", ["sh", "-c", "for i in $(seq 1 100); do echo line $i; done; exit 1"])
     body["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"

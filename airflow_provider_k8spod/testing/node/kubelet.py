@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 EPOCH = "1970-01-01T00:00:00Z"
 POD_IP = "127.0.0.1"
 MAX_TERMINATION_MESSAGE = 4096
+#: The kubelet's budget for the termination messages of all the containers of a pod: when the pod has more
+#: containers (init containers included) than fit at 4096 bytes each, each gets an equal share.
+MAX_POD_TERMINATION_MESSAGES = 12 * 1024
 FALLBACK_LINES = 80
 FALLBACK_BYTES = 2048
 
@@ -102,6 +105,13 @@ class ImageRegistry:
 
 
 # ---------------------------------------------------------------------------------------------------------
+
+
+def termination_message_limit(pod_spec: JSON) -> int:
+    """How many bytes (the last ones) of a container's termination message file the kubelet keeps: 4096,
+    or an equal share of 12 KiB when the pod has more than three containers (init containers included)."""
+    count = len(pod_spec.get("containers") or []) + len(pod_spec.get("initContainers") or [])
+    return min(MAX_TERMINATION_MESSAGE, MAX_POD_TERMINATION_MESSAGES // max(1, count))
 
 
 class ContainerRunner:
@@ -274,6 +284,9 @@ class ContainerRunner:
             *worker.container_mounts(self.spec),
             Mount(termination_file, self.spec.get("terminationMessagePath") or "/dev/termination-log"),
         ]
+        # Like containerd: shallower mount points first, so a mount inside another (the termination
+        # message file at a path inside a volume) is mounted over it, not under it.
+        mounts.sort(key=lambda m: len([part for part in m.target.split("/") if part]))
         ref = _image_ref(self.spec.get("image", ""))
         self._move_to_last_state()
         self.status["image"] = ref.normalized if ref else self.spec.get("image", "")
@@ -373,8 +386,9 @@ class ContainerRunner:
         try:
             with open(path, "rb") as fh:
                 # Like the kubelet: at most the last 4096 bytes of the file.
-                fh.seek(max(0, os.fstat(fh.fileno()).st_size - MAX_TERMINATION_MESSAGE))
-                data = fh.read(MAX_TERMINATION_MESSAGE)
+                limit = termination_message_limit(self.worker.spec)
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - limit))
+                data = fh.read(limit)
         except OSError:
             data = b""
         message = data.decode("utf-8", errors="replace")

@@ -439,6 +439,14 @@ def init_script(mode: Mode, spec: LaunchSpec, *, mount_bin: str, open_files: int
         )
         for mount in spec.mounts:
             what = q(f"mounting {mount.source} to rootfs at {mount.target}")
+            # A mount point inside an earlier mount (a file in a volume) is created there, as runc does.
+            if os.path.isdir(mount.source):
+                lines.append(f"[ -e {q(mount.target)} ] || mkdir -p {q(mount.target)} 2>/dev/null")
+            else:
+                parent = os.path.dirname(mount.target) or "/"
+                lines.append(
+                    f"[ -e {q(mount.target)} ] || {{ mkdir -p {q(parent)} && : > {q(mount.target)}; }} 2>/dev/null"
+                )
             lines.append(f"{q(mount_bin)} --rbind {q(mount.source)} {q(mount.target)} || fail {what}")
             if mount.readonly:
                 lines.append(f"{q(mount_bin)} -o remount,bind,ro {q(mount.target)} || fail {what}")
