@@ -1219,6 +1219,7 @@ class PodLifecycle:
             pod = await watcher.wait_for(settled)
             if pod is None or not ran(pod):
                 return  # the pod ended or was deleted without this container ever running
+            restarts = _restart_count(pod, container)
             before = cursor.delivered
             cursor.new_stream()
             splitter.reset()  # a partial line of a cut stream comes again, whole, in the next one
@@ -1601,6 +1602,10 @@ def _regular_init_containers(pod: Mapping[str, Any]) -> list[str]:
     return [
         str(c.get("name")) for c in spec.get("initContainers") or [] if c.get("restartPolicy") != "Always"
     ]
+
+
+def _restart_count(pod: Mapping[str, Any], name: str) -> int:
+    return int((st.container_status(pod, name) or {}).get("restartCount") or 0)
 
 
 def _is_ours(pod: Mapping[str, Any], identity: TaskIdentity) -> bool:
