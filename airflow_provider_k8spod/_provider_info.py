@@ -15,7 +15,7 @@ HOOK_MODULES = ["airflow_provider_k8spod.hooks.kubernetes"]
 OPERATOR_MODULES = ["airflow_provider_k8spod.operators.pod"]
 TRIGGER_MODULES = ["airflow_provider_k8spod.triggers.pod"]
 
-_SCHEMA_TYPES = {"bool": "boolean", "str": "string", "secret": "string", "json": "string"}
+_SCHEMA_TYPES = {"bool": "boolean", "str": "string", "text": "string", "secret": "string", "json": "string"}
 
 
 def connection_fields() -> dict[str, Any]:
@@ -27,6 +27,8 @@ def connection_fields() -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [_SCHEMA_TYPES[kind], "null"]}
         if kind == "secret":
             schema["format"] = "password"
+        if kind == "text":
+            schema["format"] = "multiline"
         if kind == "bool":
             schema["default"] = False
         fields[name] = {"label": label, "description": description, "schema": schema}

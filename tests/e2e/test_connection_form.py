@@ -1,0 +1,271 @@
+"""The ``k8spod`` connection form of the Airflow UI, in a real headless Chromium.
+
+A user logs in to a real ``airflow api-server`` (simple auth manager), adds a connection of our type through
+the form (API server URL, bearer token, CA certificate, namespace), sees our fields with their labels and
+descriptions, secrets in masked inputs, saves it; then the hook reads that connection back from the
+metadata database and runs a pod on the local cluster with it. A screenshot of the filled form is kept.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install-browser.sh``) and Selenium (test
+extra). Skipped only when neither the browser nor its driver is installed and ``K8SPOD_REQUIRE_BROWSER`` is
+unset (``.ci/run`` sets it, so CI cannot skip this test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_k8spod.hooks.fields import CONN_TYPE, EXTRA_FIELDS
+from airflow_provider_k8spod.testing.kubeconfig import current_server, read
+
+pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(240)]
+
+WAIT = 60  # seconds for any one element of the React UI (the machine may be busy)
+CONN_ID = "k8s_from_the_form"
+NAMESPACE = "form-ns"
+
+
+def _browser_executables() -> tuple[str | None, str | None]:
+    browser = next(
+        (p for name in ("chromium", "chromium-browser", "google-chrome") if (p := shutil.which(name))), None
+    )
+    return browser, shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven through Debian's chromedriver (never a downloaded browser or driver)."""
+    chromium, chromedriver = _browser_executables()
+    required = bool(os.environ.get("K8SPOD_REQUIRE_BROWSER"))
+    if chromium is None and chromedriver is None and not required:
+        pytest.skip(
+            "chromium and chromedriver are not installed (run scripts/install-browser.sh; "
+            "set K8SPOD_REQUIRE_BROWSER=1 to make this a failure)"
+        )
+    if chromium is None or chromedriver is None:
+        missing = " and ".join(
+            name for name, path in (("chromium", chromium), ("chromedriver", chromedriver)) if path is None
+        )
+        pytest.fail(f"{missing} not found on PATH: run scripts/install-browser.sh")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is not installed: it is in the test extra (bash scripts/bootstrap.sh)")
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--window-size=1280,2200",
+        "--disable-gpu",
+        "--disable-extensions",
+        "--no-first-run",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _admin_password() -> str:
+    """The password ``airflow api-server`` generated for the simple auth manager's ``admin`` user."""
+    path = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    return str(json.loads(path.read_text())["admin"])
+
+
+def _keep_artifact(path: Path) -> None:
+    print(f"screenshot of the filled connection form: {path}")
+    artifacts = os.environ.get("K8SPOD_ARTIFACTS")
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(artifacts) / path.name)
+        print(f"copied to {Path(artifacts) / path.name}")
+
+
+class ConnectionForm:
+    """What a user does in the UI, step by step; every step waits for the element it needs."""
+
+    def __init__(self, driver: Any, base_url: str) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver = driver
+        self.base_url = base_url
+        self.wait = WebDriverWait(driver, WAIT)
+
+    def visible(self, by: str, value: str) -> Any:
+        from selenium.webdriver.support import expected_conditions as ec
+
+        return self.wait.until(ec.visibility_of_element_located((by, value)))
+
+    def button(self, text: str) -> Any:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        xpath = f"//button[normalize-space(.)='{text}']"
+        return self.wait.until(ec.element_to_be_clickable((By.XPATH, xpath)))
+
+    def log_in(self, user: str, password: str) -> None:
+        """Open the connections page; the UI sends an anonymous user to the login page and back."""
+        from selenium.webdriver.common.by import By
+
+        self.driver.get(f"{self.base_url}/connections")
+        self.visible(By.NAME, "username").send_keys(user)
+        self.driver.find_element(By.NAME, "password").send_keys(password)
+        self.button("Sign in").click()
+
+    def add_connection(self, conn_id: str, type_label: str) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.button("Add Connection").click()
+        self.visible(By.NAME, "connection_id").send_keys(conn_id)
+        self.visible(By.CSS_SELECTOR, "input[role='combobox']").send_keys(type_label)
+        option = self.wait.until(
+            ec.element_to_be_clickable((By.XPATH, f"//*[@role='option' and .='{type_label}']"))
+        )
+        option.click()
+        self.visible(By.NAME, "host")
+
+    def field(self, name: str) -> tuple[Any, str, str]:
+        """(input, label text, helper text) of the form field whose input is named ``name``."""
+        from selenium.webdriver.common.by import By
+
+        element = self.driver.find_element(By.NAME, name)
+        root = element.find_element(By.XPATH, "./ancestor::div[@data-scope='field' and @data-part='root'][1]")
+        label = root.find_element(By.CSS_SELECTOR, "label[data-part='label']").text.strip()
+        helpers = root.find_elements(By.CSS_SELECTOR, "[data-part='helper-text']")
+        return element, label, helpers[0].text.strip() if helpers else ""
+
+    def paste(self, element: Any, text: str) -> None:
+        """Put ``text`` into a field in one input event, as a paste does (typing key by key into the
+        React-controlled fields can lose a character on a busy machine), and check it arrived whole."""
+        element.click()
+        self.driver.execute_cdp_cmd("Input.insertText", {"text": text})
+        self.wait.until(lambda _: element.get_attribute("value") == text)
+
+    def open_extra_fields(self) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.button("Extra Fields").click()
+        self.visible(By.NAME, "element_namespace")
+
+    def save(self, conn_id: str) -> None:
+        """Save, and wait until the dialog is gone and the connection is listed."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        self.button("Save").click()
+
+        def closed_or_refused(driver: Any) -> Any:
+            alerts = driver.find_elements(By.CSS_SELECTOR, "[role='dialog'] .chakra-alert__description")
+            if any(alert.text.strip() for alert in alerts):
+                return alerts
+            return ec.invisibility_of_element_located((By.CSS_SELECTOR, "[role='dialog']"))(driver)
+
+        outcome = self.wait.until(closed_or_refused)
+        if isinstance(outcome, list):
+            raise AssertionError("the UI refused the connection: " + " ".join(a.text for a in outcome))
+        self.visible(By.XPATH, f"//*[normalize-space(.)='{conn_id}']")
+
+
+def fill_in_the_form(
+    form: ConnectionForm, *, server: str, token: str, ca_text: str, screenshot: Path
+) -> None:
+    """Add a ``k8spod`` connection through the form, checking our fields on the way, and save it."""
+    from selenium.webdriver.common.by import By
+
+    form.add_connection(CONN_ID, "Kubernetes Pods (k8spod)")
+
+    # Standard fields: relabelled, with placeholders; the token is masked; schema/login/port hidden.
+    host, host_label, _ = form.field("host")
+    password, password_label, _ = form.field("password")
+    assert (host_label, password_label) == ("API server URL", "Bearer token")
+    assert "https://" in (host.get_attribute("placeholder") or "")
+    assert "token" in (password.get_attribute("placeholder") or "")
+    assert password.get_attribute("type") == "password"
+    for hidden in ("schema", "login", "port"):
+        assert not form.driver.find_elements(By.NAME, hidden), f"standard field {hidden!r} should be hidden"
+    form.paste(host, server)
+    form.paste(password, token)  # shown as dots
+
+    # Extra fields (the accordion closes the standard ones): every extra the hook reads, with its label
+    # and description, in the right widget.
+    form.open_extra_fields()
+    for name, (kind, label, description) in EXTRA_FIELDS.items():
+        element, shown_label, helper = form.field(f"element_{name}")
+        assert (shown_label, helper) == (label, description), name
+        widget = (element.tag_name, element.get_attribute("type"))
+        expected = {
+            "bool": ("input", "checkbox"),
+            "secret": ("input", "password"),  # masked
+            "text": ("textarea", "textarea"),  # keeps line breaks
+        }.get(kind, ("input", "text"))
+        assert widget == expected, f"{name}: {widget}, expected {expected}"
+
+    # Fill it in as a user would: the PEM as it is (several lines), a namespace.
+    form.paste(form.field("element_ca_cert")[0], ca_text)
+    form.paste(form.field("element_namespace")[0], NAMESPACE)
+    dialog = form.driver.find_element(By.CSS_SELECTOR, "[role='dialog']")
+    assert dialog.screenshot(str(screenshot)), "screenshot failed"
+    _keep_artifact(screenshot)
+
+    form.save(CONN_ID)
+    # The token never comes back to the browser once saved.
+    assert token not in form.driver.page_source
+
+
+def test_connection_form_creates_a_connection_the_hook_uses(
+    airflow_api_server, local_cluster, browser, tmp_path
+):
+    from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
+
+    server, token, ca_pem = current_server(read(local_cluster.kubeconfig_path))
+    ca_text = ca_pem.decode().strip()
+    assert ca_text.count("\n") > 2  # a real multi-line PEM: the form must keep its line breaks
+
+    form = ConnectionForm(browser, airflow_api_server)
+    form.log_in("admin", _admin_password())
+    fill_in_the_form(
+        form, server=server, token=token, ca_text=ca_text, screenshot=tmp_path / "connection-form.png"
+    )
+
+    # The hook reads the saved connection from the metadata database and runs a pod with it.
+    hook = KubernetesHook(conn_id=CONN_ID)
+    conn = hook.get_connection(CONN_ID)
+    assert conn.conn_type == CONN_TYPE
+    assert conn.extra_dejson["ca_cert"].strip() == ca_text  # line breaks kept
+    assert hook.get_namespace() == NAMESPACE
+    name = f"from-the-form-{uuid.uuid4().hex[:6]}"
+    hook.create_pod(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "base", "image": "busybox:1.36", "command": ["echo", "hello from the form"]}
+                ],
+            },
+        }
+    )
+    try:
+        local_cluster.wait_for_pod(NAMESPACE, name, phase="Succeeded", timeout=60)
+        logs = b"".join(hook.read_pod_logs(name, NAMESPACE)).decode()
+        assert "hello from the form" in logs
+        assert [p["metadata"]["name"] for p in hook.list_pods(NAMESPACE)] == [name]
+    finally:
+        hook.delete_pod(name, NAMESPACE)
+    local_cluster.wait_for_pod(NAMESPACE, name, gone=True, timeout=30)
