@@ -2,8 +2,9 @@
 
 A user logs in to a real ``airflow api-server`` (simple auth manager), adds a connection of our type through
 the form (API server URL, bearer token, CA certificate, namespace), sees our fields with their labels and
-descriptions, secrets in masked inputs, saves it; then the hook reads that connection back from the
-metadata database and runs a pod on the local cluster with it. A screenshot of the filled form is kept.
+descriptions, secrets in masked inputs, and saves it; then a task reads that connection back from the
+metadata database and its hook runs a pod on the local cluster with it. A screenshot of the filled form is
+kept (under the test's tmp dir, copied to ``$K8SPOD_ARTIFACTS`` when set).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install-browser.sh``) and Selenium (test
 extra). Skipped only when neither the browser nor its driver is installed and ``K8SPOD_REQUIRE_BROWSER`` is
@@ -15,15 +16,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_k8spod.hooks.fields import CONN_TYPE, EXTRA_FIELDS
+from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
 from airflow_provider_k8spod.testing.kubeconfig import current_server, read
+from tests.operators.kpo import dag_source
 
 pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(240)]
 
@@ -43,7 +44,7 @@ def _browser_executables() -> tuple[str | None, str | None]:
 def browser() -> Iterator[Any]:
     """Headless Chromium driven through Debian's chromedriver (never a downloaded browser or driver)."""
     chromium, chromedriver = _browser_executables()
-    required = bool(os.environ.get("K8SPOD_REQUIRE_BROWSER"))
+    required = "K8SPOD_REQUIRE_BROWSER" in os.environ
     if chromium is None and chromedriver is None and not required:
         pytest.skip(
             "chromium and chromedriver are not installed (run scripts/install-browser.sh; "
@@ -226,11 +227,9 @@ def fill_in_the_form(
     assert token not in form.driver.page_source
 
 
-def test_connection_form_creates_a_connection_the_hook_uses(
-    airflow_api_server, local_cluster, browser, tmp_path
+def test_connection_form_creates_a_connection_a_task_uses(
+    airflow_api_server, local_cluster, browser, run_dag, tmp_path
 ):
-    from airflow_provider_k8spod.hooks.kubernetes import KubernetesHook
-
     server, token, ca_pem = current_server(read(local_cluster.kubeconfig_path))
     ca_text = ca_pem.decode().strip()
     assert ca_text.count("\n") > 2  # a real multi-line PEM: the form must keep its line breaks
@@ -241,31 +240,15 @@ def test_connection_form_creates_a_connection_the_hook_uses(
         form, server=server, token=token, ca_text=ca_text, screenshot=tmp_path / "connection-form.png"
     )
 
-    # The hook reads the saved connection from the metadata database and runs a pod with it.
-    hook = KubernetesHook(conn_id=CONN_ID)
-    conn = hook.get_connection(CONN_ID)
-    assert conn.conn_type == CONN_TYPE
-    assert conn.extra_dejson["ca_cert"].strip() == ca_text  # line breaks kept
-    assert hook.get_namespace() == NAMESPACE
-    name = f"from-the-form-{uuid.uuid4().hex[:6]}"
-    hook.create_pod(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {"name": "base", "image": "busybox:1.36", "command": ["echo", "hello from the form"]}
-                ],
-            },
-        }
+    # A task reads the saved connection from the metadata database, as any task does, and its hook runs
+    # a pod with it: in the connection's namespace, trusting the CA pasted in the form.
+    result = run_dag(
+        dag_source(
+            "connection_from_the_form",
+            f"""kubernetes_conn_id={CONN_ID!r}, image="busybox:1.36", cmds=["echo", "hello from the form"]""",
+        )
     )
-    try:
-        local_cluster.wait_for_pod(NAMESPACE, name, phase="Succeeded", timeout=60)
-        logs = b"".join(hook.read_pod_logs(name, NAMESPACE)).decode()
-        assert "hello from the form" in logs
-        assert [p["metadata"]["name"] for p in hook.list_pods(NAMESPACE)] == [name]
-    finally:
-        hook.delete_pod(name, NAMESPACE)
-    local_cluster.wait_for_pod(NAMESPACE, name, gone=True, timeout=30)
+    assert result.task_states == {"task": "success"}, result.log[-3000:]
+    assert "[base] hello from the form" in result.log
+    assert result.xcom("task", "pod_namespace") == NAMESPACE
+    assert local_cluster.pods() == []
