@@ -20,13 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
 from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
 from airflow_provider_k8spod.testing.kubeconfig import current_server, read
 from tests.operators.kpo import dag_source
 
-pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(240)]
+# The API server may already run for the session; when it does not, its start-up comes first.
+pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(480)]
 
 WAIT = 60  # seconds for any one element of the React UI (the machine may be busy)
 CONN_ID = "k8s_from_the_form"
@@ -105,17 +107,32 @@ class ConnectionForm:
         self.base_url = base_url
         self.wait = WebDriverWait(driver, WAIT)
 
+    def until(self, condition: Any) -> Any:
+        """Wait for ``condition``, through the UI's own redirects (the login page and back): a page that
+        navigates away while it is being looked at is looked at again."""
+        from selenium.common.exceptions import WebDriverException
+
+        def check(driver: Any) -> Any:
+            try:
+                return condition(driver)
+            except WebDriverException as exc:
+                if "navigat" in str(exc.msg or ""):
+                    return False
+                raise
+
+        return self.wait.until(check)
+
     def visible(self, by: str, value: str) -> Any:
         from selenium.webdriver.support import expected_conditions as ec
 
-        return self.wait.until(ec.visibility_of_element_located((by, value)))
+        return self.until(ec.visibility_of_element_located((by, value)))
 
     def button(self, text: str) -> Any:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
 
         xpath = f"//button[normalize-space(.)='{text}']"
-        return self.wait.until(ec.element_to_be_clickable((By.XPATH, xpath)))
+        return self.until(ec.element_to_be_clickable((By.XPATH, xpath)))
 
     def log_in(self, user: str, password: str) -> None:
         """Open the connections page; the UI sends an anonymous user to the login page and back."""
@@ -133,7 +150,7 @@ class ConnectionForm:
         self.button("Add Connection").click()
         self.visible(By.NAME, "connection_id").send_keys(conn_id)
         self.visible(By.CSS_SELECTOR, "input[role='combobox']").send_keys(type_label)
-        option = self.wait.until(
+        option = self.until(
             ec.element_to_be_clickable((By.XPATH, f"//*[@role='option' and .='{type_label}']"))
         )
         option.click()
@@ -154,7 +171,7 @@ class ConnectionForm:
         React-controlled fields can lose a character on a busy machine), and check it arrived whole."""
         element.click()
         self.driver.execute_cdp_cmd("Input.insertText", {"text": text})
-        self.wait.until(lambda _: element.get_attribute("value") == text)
+        self.until(lambda _: element.get_attribute("value") == text)
 
     def open_extra_fields(self) -> None:
         from selenium.webdriver.common.by import By
@@ -175,7 +192,7 @@ class ConnectionForm:
                 return alerts
             return ec.invisibility_of_element_located((By.CSS_SELECTOR, "[role='dialog']"))(driver)
 
-        outcome = self.wait.until(closed_or_refused)
+        outcome = self.until(closed_or_refused)
         if isinstance(outcome, list):
             raise AssertionError("the UI refused the connection: " + " ".join(a.text for a in outcome))
         self.visible(By.XPATH, f"//*[normalize-space(.)='{conn_id}']")
@@ -231,6 +248,11 @@ def test_connection_form_creates_a_connection_a_task_uses(
     airflow_api_server, local_cluster, browser, run_dag, tmp_path
 ):
     server, token, ca_pem = current_server(read(local_cluster.kubeconfig_path))
+    api = kubernetes.config.new_client_from_config(local_cluster.kubeconfig_path)
+    try:
+        kubernetes.client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+    finally:
+        api.close()
     ca_text = ca_pem.decode().strip()
     assert ca_text.count("\n") > 2  # a real multi-line PEM: the form must keep its line breaks
 
