@@ -28,7 +28,7 @@ from airflow_provider_k8spod.testing.kubeconfig import current_server, read
 from tests.operators.kpo import dag_source
 
 # The API server may already run for the session; when it does not, its start-up comes first.
-pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(600)]
 
 WAIT = 60  # seconds for any one element of the React UI (the machine may be busy)
 CONN_ID = "k8s_from_the_form"
