@@ -27,9 +27,6 @@ from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
 from airflow_provider_k8spod.testing.kubeconfig import current_server, read
 from tests.operators.kpo import dag_source
 
-# The API server may already run for the session; when it does not, its start-up comes first.
-pytestmark = [pytest.mark.airflow_db, pytest.mark.timeout(600)]
-
 WAIT = 60  # seconds for any one element of the React UI (the machine may be busy)
 CONN_ID = "k8s_from_the_form"
 NAMESPACE = "form-ns"
@@ -42,19 +39,27 @@ def _browser_executables() -> tuple[str | None, str | None]:
     return browser, shutil.which("chromedriver")
 
 
+CHROMIUM, CHROMEDRIVER = _browser_executables()
+
+pytestmark = [
+    # Decided at collection, before the session's API server is started for nothing.
+    pytest.mark.skipif(
+        CHROMIUM is None and CHROMEDRIVER is None and "K8SPOD_REQUIRE_BROWSER" not in os.environ,
+        reason="chromium and chromedriver are not installed (run scripts/install-browser.sh; "
+        "set K8SPOD_REQUIRE_BROWSER=1 to make this a failure)",
+    ),
+    pytest.mark.airflow_db,
+    # The API server may already run for the session; when it does not, its start-up comes first.
+    pytest.mark.timeout(600),
+]
+
+
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Headless Chromium driven through Debian's chromedriver (never a downloaded browser or driver)."""
-    chromium, chromedriver = _browser_executables()
-    required = "K8SPOD_REQUIRE_BROWSER" in os.environ
-    if chromium is None and chromedriver is None and not required:
-        pytest.skip(
-            "chromium and chromedriver are not installed (run scripts/install-browser.sh; "
-            "set K8SPOD_REQUIRE_BROWSER=1 to make this a failure)"
-        )
-    if chromium is None or chromedriver is None:
+    if CHROMIUM is None or CHROMEDRIVER is None:
         missing = " and ".join(
-            name for name, path in (("chromium", chromium), ("chromedriver", chromedriver)) if path is None
+            name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if path is None
         )
         pytest.fail(f"{missing} not found on PATH: run scripts/install-browser.sh")
     try:
@@ -64,7 +69,7 @@ def browser() -> Iterator[Any]:
         pytest.fail("selenium is not installed: it is in the test extra (bash scripts/bootstrap.sh)")
 
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = CHROMIUM
     for argument in (
         "--headless=new",
         "--no-sandbox",  # CI runs as root
@@ -75,7 +80,7 @@ def browser() -> Iterator[Any]:
         "--no-first-run",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
     finally:
