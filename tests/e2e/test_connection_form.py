@@ -93,13 +93,16 @@ def _admin_password() -> str:
     return str(json.loads(path.read_text())["admin"])
 
 
-def _keep_artifact(path: Path) -> None:
-    print(f"screenshot of the filled connection form: {path}")
+def _keep_artifact(path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Print where the screenshot is (past pytest's capture), and copy it to ``$K8SPOD_ARTIFACTS``."""
+    lines = [f"screenshot of the filled connection form: {path}"]
     artifacts = os.environ.get("K8SPOD_ARTIFACTS")
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(artifacts) / path.name)
-        print(f"copied to {Path(artifacts) / path.name}")
+        lines.append(f"copied to {Path(artifacts) / path.name}")
+    with capfd.disabled():
+        print("\n" + "\n".join(lines))
 
 
 class ConnectionForm:
@@ -242,7 +245,6 @@ def fill_in_the_form(
     form.paste(form.field("element_namespace")[0], NAMESPACE)
     dialog = form.driver.find_element(By.CSS_SELECTOR, "[role='dialog']")
     assert dialog.screenshot(str(screenshot)), "screenshot failed"
-    _keep_artifact(screenshot)
 
     form.save(CONN_ID)
     # The token never comes back to the browser once saved.
@@ -250,7 +252,7 @@ def fill_in_the_form(
 
 
 def test_connection_form_creates_a_connection_a_task_uses(
-    airflow_api_server, local_cluster, browser, run_dag, tmp_path
+    airflow_api_server, local_cluster, browser, run_dag, tmp_path, capfd
 ):
     server, token, ca_pem = current_server(read(local_cluster.kubeconfig_path))
     api = kubernetes.config.new_client_from_config(local_cluster.kubeconfig_path)
@@ -263,9 +265,12 @@ def test_connection_form_creates_a_connection_a_task_uses(
 
     form = ConnectionForm(browser, airflow_api_server)
     form.log_in("admin", _admin_password())
-    fill_in_the_form(
-        form, server=server, token=token, ca_text=ca_text, screenshot=tmp_path / "connection-form.png"
-    )
+    screenshot = tmp_path / "connection-form.png"
+    try:
+        fill_in_the_form(form, server=server, token=token, ca_text=ca_text, screenshot=screenshot)
+    finally:
+        if screenshot.exists():  # kept when saving fails too
+            _keep_artifact(screenshot, capfd)
 
     # A task reads the saved connection from the metadata database, as any task does, and its hook runs
     # a pod with it: in the connection's namespace, trusting the CA pasted in the form.
