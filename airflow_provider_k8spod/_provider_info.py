@@ -15,6 +15,16 @@ HOOK_MODULES = ["airflow_provider_k8spod.hooks.kubernetes"]
 OPERATOR_MODULES = ["airflow_provider_k8spod.operators.pod"]
 TRIGGER_MODULES = ["airflow_provider_k8spod.triggers.pod"]
 
+#: ``@task.<name>`` decorators. ``kubernetes`` and ``kubernetes_cmd`` are upstream's names (a DAG migrates
+#: unchanged); ``k8spod`` and ``k8spod_cmd`` always mean this provider's, even with upstream installed too
+#: (Airflow keeps the first provider registering a name, in package name order: see docs/decorators.md).
+TASK_DECORATORS = {
+    "kubernetes": "airflow_provider_k8spod.decorators.kubernetes.kubernetes_task",
+    "kubernetes_cmd": "airflow_provider_k8spod.decorators.kubernetes_cmd.kubernetes_cmd_task",
+    "k8spod": "airflow_provider_k8spod.decorators.kubernetes.kubernetes_task",
+    "k8spod_cmd": "airflow_provider_k8spod.decorators.kubernetes_cmd.kubernetes_cmd_task",
+}
+
 _SCHEMA_TYPES = {"bool": "boolean", "str": "string", "text": "string", "secret": "string", "json": "string"}
 
 
@@ -71,6 +81,7 @@ def provider_info() -> dict[str, Any]:
             }
         ],
     }
+    info["task-decorators"] = [{"class-name": path, "name": name} for name, path in TASK_DECORATORS.items()]
     if TRIGGER_MODULES:
         info["triggers"] = [{"integration-name": INTEGRATION, "python-modules": TRIGGER_MODULES}]
     return info

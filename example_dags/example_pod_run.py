@@ -1,4 +1,9 @@
-"""Running pods: a three-task pipeline with logs, an XCom result and templating.
+"""Running pods: a three-task pipeline with logs, an XCom result and templating, next to a task that
+fails and one that is skipped, to show what each outcome looks like.
+
+``missing_command`` asks for a command its image does not have: the container never starts (reason
+``StartError``, exit code 128, the runtime's message) and the task fails with that reason. ``nothing_to_do``
+exits with 99, which ``skip_on_exit_code`` turns into a skipped task. Every pod is deleted at the end.
 
 Run it against the project's local cluster (no Kubernetes needed)::
 
@@ -53,3 +58,20 @@ with DAG(
     )
 
     hello >> compute >> report
+
+    missing_command = KubernetesPodOperator(
+        task_id="missing_command",
+        image="busybox:1.36",
+        cmds=["no-such-command"],
+        # The failure is logged with its reason, the container's state and the warning events; the whole
+        # pod as YAML (logged by default, as upstream does) would add a hundred lines to it.
+        log_pod_spec_on_failure=False,
+    )
+
+    nothing_to_do = KubernetesPodOperator(
+        task_id="nothing_to_do",
+        image="busybox:1.36",
+        cmds=["sh", "-c"],
+        arguments=["echo 'no new files today'; exit 99"],
+        skip_on_exit_code=99,
+    )

@@ -28,6 +28,22 @@ os.environ.pop("KUBECONFIG", None)
 
 pytest_plugins = ["tests.airflow_fixtures", "tests.dag_runner"]
 
+# Tests that must not share the machine's two cores with another test: real Airflow processes (scheduler,
+# triggerer, API server, task processes killed and restarted) and scenarios timed against a deadline.
+# `scripts/test.sh` runs everything else on two xdist workers, then these alone.
+_SERIAL_DIRS = ("tests/e2e/", "tests/reliability/")
+_SERIAL_FIXTURES = {"airflow_api_server", "triggerer"}
+
+
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    import pytest
+
+    for item in items:
+        path = str(getattr(item, "path", ""))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if any(d in path for d in _SERIAL_DIRS) or fixtures & _SERIAL_FIXTURES:
+            item.add_marker(pytest.mark.serial)  # type: ignore[attr-defined]
+
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     """Remove this session's throw-away AIRFLOW_HOME."""

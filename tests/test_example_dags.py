@@ -63,6 +63,11 @@ CASES: dict[str, tuple[dict[str, str], list[str], dict[tuple[str, str], Any]]] =
         ["[prepare] init done", "[base] main read: prepared", "[proxy] proxy up"],
         {},
     ),
+    "example_kubernetes_decorator": (
+        {"count_rows": "success", "report": "success"},
+        ["[base] counting events over 3 days", "[base] events has 123 rows (2"],
+        {("count_rows", "rows"): 123, ("count_rows", "mean"): 41},
+    ),
     "example_scheduling": ({"placed": "success"}, ["[base] running on batch-ssd"], {}),
     "example_secrets_and_configmaps": (
         {"configured": "success"},
@@ -118,8 +123,17 @@ def test_every_example_is_tested():
 
 def test_example_pod_run(local_cluster_connection, run_dag):
     result = run_dag((EXAMPLES / "example_pod_run.py").read_text())
-    assert result.task_states == {"hello": "success", "compute": "success", "report": "success"}
+    assert result.task_states == {
+        "hello": "success",
+        "compute": "success",
+        "report": "success",
+        "missing_command": "failed",
+        "nothing_to_do": "skipped",
+    }
     assert "[base] hello world" in result.log
+    assert "container 'base' could not start (StartError, exit code 128)" in result.log
+    assert 'exec: "no-such-command": executable file not found in $PATH' in result.log
+    assert "[base] no new files today" in result.log
     day = result.xcom("compute")["day"]
     assert result.xcom("compute") == {"rows": 42, "day": day}
     assert f"[base] report: 42 rows on {day}" in result.log

@@ -86,3 +86,67 @@ def test_airflow_cli_lists_the_provider(command):
     if command[1] == "hooks":
         hooks = {row["connection_type"]: row for row in json.loads(result.stdout)}
         assert hooks["k8spod"]["class"] == "airflow_provider_k8spod.hooks.kubernetes.KubernetesHook"
+
+
+def test_task_decorators_are_registered():
+    from airflow.sdk import task
+
+    from airflow_provider_k8spod.decorators.kubernetes import kubernetes_task
+    from airflow_provider_k8spod.decorators.kubernetes_cmd import kubernetes_cmd_task
+
+    registered = {d["name"]: d["class-name"] for d in get_provider_info()["task-decorators"]}
+    assert set(registered) == {"kubernetes", "kubernetes_cmd", "k8spod", "k8spod_cmd"}
+    assert task.kubernetes is task.k8spod is kubernetes_task
+    assert task.kubernetes_cmd is task.k8spod_cmd is kubernetes_cmd_task
+
+
+FAKE_UPSTREAM = """
+def get_provider_info():
+    return {
+        "package-name": "apache-airflow-providers-cncf-kubernetes",
+        "name": "Kubernetes",
+        "description": "stand-in for upstream's provider info",
+        "versions": ["99.0.0"],
+        "task-decorators": [
+            {"class-name": "airflow.providers.cncf.kubernetes.decorators.kubernetes_task", "name": "kubernetes"},
+            {"class-name": "airflow.providers.cncf.kubernetes.decorators.kubernetes_task", "name": "kubernetes_cmd"},
+        ],
+    }
+
+def kubernetes_task(*args, **kwargs):
+    raise AssertionError("upstream's decorator")
+"""
+
+
+def test_upstream_provider_installed_too(tmp_path):
+    """With upstream's provider installed as well (its entry point and decorator names), Airflow keeps the
+    first registration in package name order: ours. ``@task.k8spod`` is ours in any case."""
+    package = tmp_path / "airflow" / "providers" / "cncf" / "kubernetes"
+    package.mkdir(parents=True)
+    for directory in (package.parent, package):
+        (directory / "__init__.py").write_text("")
+    (package / "decorators.py").write_text(FAKE_UPSTREAM)
+    dist = tmp_path / "apache_airflow_providers_cncf_kubernetes-99.0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: apache-airflow-providers-cncf-kubernetes\nVersion: 99.0.0\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[apache_airflow_provider]\n"
+        "provider_info = airflow.providers.cncf.kubernetes.decorators:get_provider_info\n"
+    )
+    script = (
+        "from airflow.sdk import task\n"
+        "from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as M\n"
+        "assert 'apache-airflow-providers-cncf-kubernetes' in M().providers\n"
+        "print(task.kubernetes.__module__, task.kubernetes_cmd.__module__, task.k8spod.__module__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1].split() == [
+        "airflow_provider_k8spod.decorators.kubernetes",
+        "airflow_provider_k8spod.decorators.kubernetes_cmd",
+        "airflow_provider_k8spod.decorators.kubernetes",
+    ]
+    assert "The taskflow decorator 'kubernetes' has been already registered" in result.stdout + result.stderr

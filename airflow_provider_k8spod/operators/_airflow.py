@@ -102,4 +102,7 @@ def redact(pod: dict[str, Any]) -> dict[str, Any]:
             for env in container.get("env") or []:
                 if "value" in env and should_hide_value_for_key(env.get("name", "")):
                     env["value"] = "***"
+                elif str(env.get("name", "")).startswith("__PYTHON_") and len(env.get("value") or "") > 80:
+                    # @task.kubernetes' function source and pickled arguments (up to 1 MiB of base64).
+                    env["value"] = f"<{len(env['value'])} characters of base64>"
     return shown

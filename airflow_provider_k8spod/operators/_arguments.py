@@ -72,6 +72,10 @@ WITHOUT_EFFECT = {
     "base_container_status_polling_interval": "the end of the main container is observed through a watch "
     "of the pod, never by polling",
     "logging_interval": "logs are streamed live in both modes; no worker is resumed to print them",
+    "progress_callback": (
+        "upstream stores this argument and never calls it; to see each log line, define progress_callback "
+        "on a callback class passed in callbacks"
+    ),
     "trigger_kwargs": "the trigger is built from the operator's own arguments (see docs/deferrable.md)",
 }
 

@@ -371,7 +371,7 @@ class PodRunning:
             timed_out = verdict.startup_reason in ("ScheduleTimeout", "StartupTimeout")
             raise (PodStartupTimeoutError if timed_out else PodStartupError)(
                 f"Pod {name} did not start: {verdict.startup_reason}: "
-                f"{verdict.summary.removeprefix('the pod did not start: ')}\n{details}{also}",
+                f"{_startup_summary(verdict)}\n{details}{also}",
                 reason=verdict.startup_reason,
                 record=record,
             )
@@ -450,3 +450,8 @@ class PodRunning:
             context=context,
             **kwargs,
         )
+
+
+def _startup_summary(verdict: pod_status.Verdict) -> str:
+    """A failed start's summary without what the error's own prefix says already (the reason, once)."""
+    return verdict.summary.removeprefix("the pod did not start: ").removeprefix(f"{verdict.startup_reason}: ")

@@ -306,6 +306,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
             base_container_status_polling_interval=(base_container_status_polling_interval, 1),
             logging_interval=(logging_interval, None),
             trigger_kwargs=(trigger_kwargs, None),
+            progress_callback=(progress_callback, None),
         )
         # Callbacks
         if callbacks is None:

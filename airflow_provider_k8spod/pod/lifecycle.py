@@ -1110,7 +1110,6 @@ class PodLifecycle:
             pod = await watcher.wait_for(settled)
             if pod is None or not ran(pod):
                 return  # the pod ended or was deleted without this container ever running
-            restarts = _restart_count(pod, container)
             before = cursor.delivered
             cursor.new_stream()
             splitter.reset()  # a partial line of a cut stream comes again, whole, in the next one
@@ -1153,8 +1152,12 @@ class PodLifecycle:
                 if over:
                     for line in splitter.flush():
                         self._emit(container, line, cursor)
-                    if current is not None and _restart_count(current, container) != restarts:
-                        # The container restarted while this stream read an earlier instance.
+                    if current is not None and not watcher.deleted:
+                        # A stream that ended by itself may still have missed lines: a kubelet whose log
+                        # file rotated under a follow stops sending and ends the stream when the container
+                        # exits (kubernetes #59902), and a container that restarted meanwhile was read as
+                        # its earlier instance. One read from the cursor delivers what the follow missed;
+                        # the cursor skips lines already written.
                         await self._read_rest(container, cursor)
                     return
                 # The stream ended but the container runs on: the connection was cut. Resume.
@@ -1483,10 +1486,6 @@ def _regular_init_containers(pod: Mapping[str, Any]) -> list[str]:
     return [
         str(c.get("name")) for c in spec.get("initContainers") or [] if c.get("restartPolicy") != "Always"
     ]
-
-
-def _restart_count(pod: Mapping[str, Any], name: str) -> int:
-    return int((st.container_status(pod, name) or {}).get("restartCount") or 0)
 
 
 def _is_ours(pod: Mapping[str, Any], identity: TaskIdentity) -> bool:

@@ -137,7 +137,9 @@ class Faults:
     ) -> int:
         """Cut the connection of a streaming response after ``after_bytes`` bytes of body: a followed log
         (``pods/log``), a watch (``pods``, ``events``, ...) or an exec session (``pods/exec``). The client
-        sees a broken chunked response (or websocket) exactly as after a TCP reset."""
+        sees a broken chunked response (or websocket) exactly as after a TCP reset. On a request that is
+        not streamed (``verb="create"``, ``"get"``, ``"delete"``, ...) the request takes effect and its
+        answer is lost: the connection is reset before a successful answer is sent."""
         return self._add(
             {
                 "kind": "reset_stream",
@@ -150,16 +152,47 @@ class Faults:
             }
         )
 
+    def unreachable(
+        self,
+        seconds: float | None,
+        *,
+        verb: str = "*",
+        resource: str = "*",
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> int:
+        """The API server unreachable for ``seconds`` (``None``: until the rule is removed), as behind a
+        load balancer whose backend is gone: the connection of every matching request being answered (an
+        open watch, followed log or exec session) is cut at once, and every matching request meanwhile has
+        its connection reset without an answer. Scope it with ``namespace`` to leave other work alone;
+        admin calls (these methods) are never affected."""
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be > 0 or None (until removed), not {seconds!r}")
+        return self._add(
+            {
+                "kind": "unreachable",
+                "verb": verb,
+                "resource": resource,
+                "seconds": seconds or 0.0,
+                "times": None,
+                "namespace": namespace,
+                "name": name,
+            }
+        )
+
     def expire_watches(self, resource: str | None = None) -> int:
         """Compact the watch history and end every open watch (of ``resource``, or all) with an ERROR event
         carrying ``410 Expired`` ("too old resource version"). Returns the number of watches ended. Later
         watches from an older resourceVersion get the same 410."""
         return int(self._cluster._admin("POST", "/_local/watches/expire", {"resource": resource})["closed"])
 
-    def compact(self, resource: str | None = None) -> None:
+    def compact(self, resource: str | None = None, *, close_watches: bool = False) -> None:
         """Forget the watch history only: open watches continue, resuming from an older resourceVersion
-        gets 410."""
-        self._cluster._admin("POST", "/_local/watches/compact", {"resource": resource})
+        gets 410. With ``close_watches`` open watches (of ``resource``) are also ended without an event,
+        as when the API server's watch timeout ends them, so their clients resume from a compacted
+        resourceVersion and get 410 on the new request."""
+        body = {"resource": resource, "close_watches": close_watches}
+        self._cluster._admin("POST", "/_local/watches/compact", body)
 
     def rules(self) -> list[JSON]:
         """Active rules with their ``hits``."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 
+@pytest.mark.serial  # real task processes (use_executor) / a deadline of seconds
 def test_token_and_kubeconfig_content_are_masked_in_the_task_log(local_cluster, run_dag, monkeypatch):
     with open(local_cluster.kubeconfig_path) as f:
         kubeconfig = yaml.safe_load(f)

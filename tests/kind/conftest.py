@@ -1,5 +1,8 @@
 """Opt-in: run the operator scenarios against a real Kubernetes cluster (e.g. kind).
 
+``bash scripts/kind-e2e.sh`` does all of it (a throw-away kind cluster with the scenarios' images loaded,
+this suite, then deletion); by hand:
+
     kind create cluster --name k8spod
     kind get kubeconfig --name k8spod > /tmp/kind.kubeconfig
     K8SPOD_E2E_KUBECONFIG=/tmp/kind.kubeconfig bash scripts/test.sh tests/kind -m kind

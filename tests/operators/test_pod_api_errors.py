@@ -79,6 +79,7 @@ def test_no_rbac_for_events_is_one_warning(local_cluster_connection, run_dag, ve
     assert "[base] done" in result.log
 
 
+@pytest.mark.serial  # real task processes (use_executor) / a deadline of seconds
 def test_disabled_tls_verification_is_warned_about_once_per_task(local_cluster, monkeypatch, run_dag):
     monkeypatch.setenv(
         "AIRFLOW_CONN_KUBERNETES_DEFAULT",

@@ -12,7 +12,12 @@ from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
 
 @pytest.mark.parametrize(
     ("argument", "value"),
-    [("logging_interval", 30), ("trigger_kwargs", {"a": 1}), ("base_container_status_polling_interval", 5)],
+    [
+        ("logging_interval", 30),
+        ("trigger_kwargs", {"a": 1}),
+        ("base_container_status_polling_interval", 5),
+        ("progress_callback", print),
+    ],
 )
 def test_arguments_without_effect_are_warned_about(argument, value):
     with pytest.warns(UserWarning, match=f"{argument} has no effect with airflow-provider-k8spod"):

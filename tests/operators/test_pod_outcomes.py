@@ -238,6 +238,7 @@ def test_invalid_on_finish_action_is_rejected_when_the_dag_is_parsed():
 # -- timeouts --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.serial  # real task processes (use_executor) / a deadline of seconds
 def test_execution_timeout_deletes_the_pod(local_cluster_connection, run_dag):
     result = run_dag(
         dag_source(

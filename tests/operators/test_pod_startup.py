@@ -44,6 +44,7 @@ def test_image_pull_backoff_is_transient_within_the_startup_budget(local_cluster
     )
     assert result.task_states == {"task": "failed"}
     assert "did not start: StartupTimeout: the main container 'base' did not start within 4s" in result.log
+    assert "StartupTimeout: StartupTimeout" not in result.log  # the error names the reason once
     assert "waiting: base: ImagePullBackOff" in result.log or "waiting: base: ErrImagePull" in result.log
     # The kubelet's pull errors were streamed as warnings (not errors), and appear in the record.
     pull_failures = [

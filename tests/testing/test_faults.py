@@ -4,6 +4,7 @@ lost nodes and log rotation, each observed through the real clients."""
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import threading
 from collections.abc import Iterator
@@ -203,6 +204,76 @@ def test_expire_watches_ends_open_watch_with_410(
         cluster, "GET", f"/api/v1/namespaces/default/pods?watch=true&resourceVersion={fresh}&timeoutSeconds=1"
     )
     assert (code, body) == (200, b"")
+
+
+def test_reset_a_create_the_pod_exists_and_the_answer_is_lost(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    cluster.faults.reset_stream("pods", verb="create")
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.create_namespaced_pod("default", pod_manifest("lost", ["true"]), _request_timeout=10)
+    assert cluster.pod("default", "lost") is not None
+    with pytest.raises(ApiException) as info:  # the client's retry meets the pod it created
+        core.create_namespaced_pod("default", pod_manifest("lost", ["true"]))
+    assert info.value.status == 409
+
+
+def test_unreachable_cuts_open_streams_resets_requests_then_ends(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    core.create_namespace({"metadata": {"name": "cut"}})
+    outcome: dict[str, Any] = {}
+
+    def watch_raw() -> None:
+        try:
+            raw_request(cluster, "GET", "/api/v1/namespaces/cut/pods?watch=true&timeoutSeconds=20")
+        except Exception as exc:  # the cut
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=watch_raw)
+    thread.start()
+    wait_for(lambda: cluster.open_watches() == {"pods": 1})
+    cluster.faults.unreachable(1.5, namespace="cut")
+    thread.join(10)
+    assert isinstance(outcome.get("error"), (ConnectionError, OSError, http.client.HTTPException))
+    # Meanwhile: no answer at all in that namespace (the connection is reset), others are served.
+    with pytest.raises((ConnectionError, OSError, http.client.HTTPException)):
+        raw_request(cluster, "GET", "/api/v1/namespaces/cut/pods")
+    assert raw_request(cluster, "GET", "/api/v1/namespaces/default/pods")[0] == 200
+    [rule] = cluster.faults.rules()
+    assert (rule["kind"], rule["hits"]) == ("unreachable", 1)
+
+    def served() -> bool:
+        try:
+            return raw_request(cluster, "GET", "/api/v1/namespaces/cut/pods")[0] == 200
+        except (ConnectionError, OSError, http.client.HTTPException):
+            return False
+
+    wait_for(served, timeout=5)  # the window ends by itself
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        cluster.faults.unreachable(0)
+
+
+def test_compact_and_close_watches_makes_the_resume_get_410(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api
+) -> None:
+    rv = core.list_namespaced_pod("default").metadata.resource_version
+    lines: list[bytes] = []
+
+    def watch_raw() -> None:
+        path = f"/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}&timeoutSeconds=20"
+        lines.append(raw_request(cluster, "GET", path)[2])
+
+    thread = threading.Thread(target=watch_raw)
+    thread.start()
+    wait_for(lambda: cluster.open_watches() == {"pods": 1})
+    cluster.faults.compact("pods", close_watches=True)
+    thread.join(10)
+    assert lines == [b""]  # ended without an event
+    _, _, body = raw_request(
+        cluster, "GET", f"/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}"
+    )
+    assert json.loads(body)["object"]["code"] == 410
 
 
 async def test_expired_watch_with_async_client(cluster: LocalCluster) -> None:

@@ -79,7 +79,10 @@ class Admin:
                 return [r.to_json() for r in srv.faults.rules]
             case ("POST", ["faults"]):
                 rule = srv.faults.add(FaultRule.from_json(body))
-                return rule.to_json()
+                reply = rule.to_json()
+                if rule.kind == "unreachable":
+                    reply["cut"] = srv.api.cut_connections(rule)
+                return reply
             case ("DELETE", ["faults"]):
                 srv.faults.clear()
                 srv.faults.forbidden.clear()
@@ -103,6 +106,8 @@ class Admin:
                 return counts
             case ("POST", ["watches", "compact"]):
                 srv.store.compact(body.get("resource"))
+                if body.get("close_watches"):
+                    return {"closed": srv.store.close_watchers(body.get("resource"))}
                 return {}
             case ("GET", ["pods"]):
                 return srv.store.list("pods", request.query.get("namespace") or None)

@@ -194,6 +194,18 @@ class Api:
     def __init__(self, srv: ClusterServer) -> None:
         self.srv = srv
         self.encoded = EncodedObjects()
+        #: Requests being answered (streams included), for faults that cut open connections.
+        self.in_flight: dict[web.Request, RequestInfo] = {}
+
+    def cut_connections(self, rule: FaultRule) -> int:
+        """Drop the connection of every request being answered that ``rule`` matches (an open watch, log
+        follow or exec session included); returns how many were cut."""
+        cut = 0
+        for request, info in list(self.in_flight.items()):
+            if rule.matches(info.verb, info.full_resource, info.namespace, info.name):
+                request.abort()
+                cut += 1
+        return cut
 
     # ----------------------------------------------------------------------------------------- entry
 
@@ -222,13 +234,30 @@ class Api:
                 self._authorize(dataclasses.replace(attrs, verb="get"))
             self._authorize(attrs)
             info.user = user
+            if self.srv.faults.take("unreachable", info.verb, info.full_resource, info.namespace, info.name):
+                request.abort()  # no answer at all: the client sees its connection reset
+                raise ConnectionResetError("the API server is unreachable (injected fault)")
             delay = self.srv.faults.take("latency", info.verb, info.full_resource, info.namespace, info.name)
             if delay is not None:
                 await asyncio.sleep(delay.seconds)
             failure = self.srv.faults.take("fail", info.verb, info.full_resource, info.namespace, info.name)
             if failure is not None:
                 raise errors.injected(failure.status, failure.message, failure.retry_after)
-            return await self._dispatch(request, info)
+            self.in_flight[request] = info
+            try:
+                response = await self._dispatch(request, info)
+            finally:
+                self.in_flight.pop(request, None)
+            if isinstance(response, web.Response) and response.status < 400:
+                # A request that took effect but whose answer is lost (a create the client cannot know
+                # happened): a reset_stream rule on a verb that is not streamed cuts before the answer.
+                lost = self.srv.faults.take(
+                    "reset_stream", info.verb, info.full_resource, info.namespace, info.name
+                )
+                if lost is not None:
+                    request.abort()
+                    raise ConnectionResetError("the answer is lost (injected fault)")
+            return response
         except ApiError as err:
             return error_response(err)
         except SelectorError as err:

@@ -1,18 +1,20 @@
 """Server-side fault rules: injected errors, added latency, cut streams and forbidden verbs.
 
 Rules match ``(verb, resource[/subresource])`` with ``*`` wildcards, optionally narrowed to a namespace
-and an object name, and apply ``times`` times (or forever when ``times`` is None).
+and an object name, and apply ``times`` times (or forever when ``times`` is None). An ``unreachable`` rule
+applies to every matching request for ``seconds`` (or until removed when ``seconds`` is 0).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow_provider_k8spod.testing._util import JSON
 
-FAULT_KINDS = ("fail", "latency", "reset_stream")
+FAULT_KINDS = ("fail", "latency", "reset_stream", "unreachable")
 _ids = itertools.count(1)
 
 
@@ -31,9 +33,13 @@ class FaultRule:
     after_bytes: int = 0
     id: int = 0
     hits: int = 0
+    #: ``unreachable``: when the rule stops applying (``time.monotonic()``), None for never.
+    until: float | None = None
 
     def matches(self, verb: str, resource: str, namespace: str | None, name: str | None) -> bool:
         if self.times is not None and self.hits >= self.times:
+            return False
+        if self.until is not None and time.monotonic() >= self.until:
             return False
         if self.verb not in ("*", verb):
             return False
@@ -44,15 +50,26 @@ class FaultRule:
         return self.name is None or self.name == name
 
     def to_json(self) -> JSON:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("until")
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultRule:
         kind = data.get("kind")
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {kind!r}")
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("id", "hits")}
+        known = {
+            k: v
+            for k, v in data.items()
+            if k in cls.__dataclass_fields__ and k not in ("id", "hits", "until")
+        }
         rule = cls(**known)
+        if kind == "unreachable":
+            if rule.seconds < 0:
+                raise ValueError("seconds must be >= 0 (0: until the rule is removed)")
+            rule.times = None
+            rule.until = time.monotonic() + rule.seconds if rule.seconds else None
         if rule.times is not None and rule.times < 1:
             raise ValueError("times must be >= 1 or null (forever)")
         if kind == "fail" and not 400 <= int(rule.status) <= 599:

@@ -252,6 +252,9 @@ class Store:
             count += 1
         return count
 
-    def close_watchers(self) -> None:
-        for watcher in self.watchers():
+    def close_watchers(self, resource: str | None = None) -> int:
+        """End every open watch (of ``resource`` or all) without an event; returns how many."""
+        watchers = self.watchers(resource)
+        for watcher in watchers:
             watcher.queue.put_nowait(WatchClose())
+        return len(watchers)
