@@ -25,7 +25,7 @@ TASK_DECORATORS = {
     "k8spod_cmd": "airflow_provider_k8spod.decorators.kubernetes_cmd.kubernetes_cmd_task",
 }
 
-_SCHEMA_TYPES = {"bool": "boolean", "str": "string", "secret": "string", "json": "string"}
+_SCHEMA_TYPES = {"bool": "boolean", "str": "string", "text": "string", "secret": "string", "json": "string"}
 
 
 def connection_fields() -> dict[str, Any]:
@@ -37,6 +37,8 @@ def connection_fields() -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [_SCHEMA_TYPES[kind], "null"]}
         if kind == "secret":
             schema["format"] = "password"
+        if kind == "text":
+            schema["format"] = "multiline"
         if kind == "bool":
             schema["default"] = False
         if name == "xcom_transport":

@@ -82,7 +82,7 @@ def airflow_api_server(airflow_db: Path) -> Iterator[str]:
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # minutes on a busy shared machine; seconds on an idle one
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:

@@ -19,6 +19,10 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.
 os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
 os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = "k8spod-tests-jwt-secret-" + "x" * 16
 os.environ["AIRFLOW__API__SECRET_KEY"] = "k8spod-tests-secret-key"
+# One Fernet key for every Airflow process of the session: otherwise the first ``airflow`` subprocess writes
+# an airflow.cfg with a random key, and a connection it saves (the API server, from the UI) cannot be
+# decrypted by this process (Airflow then reports the connection as not defined).
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = "azhzcG9kLXRlc3RzLWZlcm5ldC1rZXktMzItYnl0ZXM="
 os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
 os.environ.pop("KUBECONFIG", None)
 

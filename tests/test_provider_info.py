@@ -59,7 +59,7 @@ def test_connection_form_fields_are_exactly_what_the_hook_reads():
     (conn_type,) = get_provider_info()["connection-types"]
     form_fields = set(conn_type["conn-fields"])
     # Every field of the form is read by the hook ...
-    sample = {"bool": True, "json": '{"a": 1}', "str": "x", "secret": "x"}
+    sample = {"bool": True, "json": '{"a": 1}', "str": "x", "text": "x", "secret": "x"}
     for name in form_fields:
         fields = {"host": "https://h"} if name == "ca_cert" else {}
         value = "logs" if name == "xcom_transport" else sample[EXTRA_FIELDS[name][0]]
@@ -74,6 +74,8 @@ def test_connection_form_fields_are_exactly_what_the_hook_reads():
     }
     assert read_by_hook == form_fields
     assert conn_type["conn-fields"]["kube_config"]["schema"]["format"] == "password"
+    # A PEM certificate needs its line breaks: a text area, not a one-line input.
+    assert conn_type["conn-fields"]["ca_cert"]["schema"]["format"] == "multiline"
 
 
 @pytest.mark.parametrize("command", [["providers", "list"], ["providers", "hooks"]])

@@ -12,7 +12,8 @@ CONN_TYPE = "k8spod"
 #: Prefixes an extra may carry: the upstream legacy one and our own connection type's.
 LEGACY_PREFIXES = ("extra__kubernetes__", f"extra__{CONN_TYPE}__")
 
-#: Extra name -> (kind, label, description). ``kind`` drives parsing and the UI form schema.
+#: Extra name -> (kind, label, description). ``kind`` drives parsing and the UI form schema: ``secret`` is a
+#: masked one-line input (the browser drops line breaks from it), ``text`` a multi-line text area.
 EXTRA_FIELDS: dict[str, tuple[str, str, str]] = {
     "in_cluster": (
         "bool",
@@ -27,13 +28,15 @@ EXTRA_FIELDS: dict[str, tuple[str, str, str]] = {
     ),
     "kube_config": (
         "secret",
-        "Kube config (YAML or JSON)",
-        "Content of a kubeconfig file, as YAML or JSON text.",
+        "Kube config (JSON)",
+        "Content of a kubeconfig file as JSON, e.g. the output of "
+        "'kubectl config view --raw --minify --flatten -o json'. This masked field keeps one line, so YAML "
+        "(which needs its line breaks) only works from an environment variable or the Extra Fields JSON.",
     ),
     "cluster_context": ("str", "Cluster context", "Context of the kubeconfig to use."),
     "namespace": ("str", "Namespace", "Default namespace for pods."),
     "ca_cert": (
-        "str",
+        "text",
         "CA certificate (PEM)",
         "Certificate authority of the API server, for a connection given by host and token "
         "(PEM text, or base64 of it).",

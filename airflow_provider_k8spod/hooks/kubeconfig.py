@@ -33,6 +33,13 @@ SECRET_OIDC_KEYS = ("id-token", "refresh-token", "client-secret")
 _SENSITIVE_ENV = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$", re.IGNORECASE)
 
 
+def _one_line_hint(content: Any) -> str:
+    """A YAML kubeconfig pasted into a one-line input (the Airflow UI's masked field) loses its line breaks."""
+    if isinstance(content, str) and "\n" not in content.strip() and not content.lstrip().startswith("{"):
+        return " (the text is one line: YAML pasted into a one-line field loses its line breaks; paste JSON)"
+    return ""
+
+
 def parse_kubeconfig(content: str | Mapping[str, Any], *, origin: str) -> dict[str, Any]:
     """Parse kubeconfig YAML or JSON text (or an already parsed mapping) and check its shape.
 
@@ -48,9 +55,13 @@ def parse_kubeconfig(content: str | Mapping[str, Any], *, origin: str) -> dict[s
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConnectionConfigError(f"{origin}: kubeconfig does not parse{where}: {problem}") from None
+            raise ConnectionConfigError(
+                f"{origin}: kubeconfig does not parse{where}: {problem}{_one_line_hint(content)}"
+            ) from None
     if not isinstance(data, dict):
-        raise ConnectionConfigError(f"{origin}: kubeconfig must be a mapping, got {type(data).__name__}")
+        raise ConnectionConfigError(
+            f"{origin}: kubeconfig must be a mapping, got {type(data).__name__}{_one_line_hint(content)}"
+        )
     kind = data.get("kind", "Config")
     if kind != "Config":
         raise ConnectionConfigError(f"{origin}: kubeconfig has kind {kind!r}, expected 'Config'")

@@ -77,6 +77,12 @@ def test_context_referring_to_missing_cluster():
         ("kind: Pod\n", "kubeconfig has kind 'Pod', expected 'Config'"),
         ("clusters: {a: 1}\n", "kubeconfig field 'clusters' must be a list"),
         ("users: [{user: {}}]\n", "kubeconfig users[0] has no name"),
+        # YAML pasted into the UI's one-line masked field: its line breaks are gone.
+        (
+            "apiVersion: v1clusters:- cluster:    server: https://h  name: c",
+            "kubeconfig does not parse at line 1, column 33: mapping values are not allowed here (the text is one "
+            "line: YAML pasted into a one-line field loses its line breaks; paste JSON)",
+        ),
     ],
 )
 def test_unparsable_kubeconfig_names_origin_and_position(text, message):
