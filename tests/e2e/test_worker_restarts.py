@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def task_process_pids() -> list[int]:
-    """Task processes of this machine: Airflow titles them ``airflow worker -- <task instance id>``.
+    """Task processes of this test session: Airflow titles them ``airflow worker -- <task instance id>``.
 
     (Not the executor's own ``airflow worker -- LocalExecutor...`` processes: killing those too would be a
     whole worker machine dying, which only the scheduler's heartbeat timeout detects, after minutes.)
@@ -27,11 +28,27 @@ def task_process_pids() -> list[int]:
     found = []
     for pid, argv in process_argvs():
         title = " ".join(argv)
-        if title.startswith("airflow worker -- ") and UUID.match(
-            title.removeprefix("airflow worker -- ").strip()
+        if (
+            title.startswith("airflow worker -- ")
+            and UUID.match(title.removeprefix("airflow worker -- ").strip())
+            and _descends_from_this_process(pid)
         ):
             found.append(pid)
     return found
+
+
+def _descends_from_this_process(pid: int) -> bool:
+    """Only this test session's task processes (other sessions may run on the same machine)."""
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid (field 4)
+    return False
 
 
 def signal_task_process(sig: int) -> list[int]:
