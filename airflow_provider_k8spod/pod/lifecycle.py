@@ -288,6 +288,21 @@ def cleanup_action(
     return False
 
 
+def abandoned_pod_action(on_finish_action: str, pod: Mapping[str, Any]) -> str | None:
+    """What a later try does with a pod of an earlier try of its task instance that is not adopted (pure):
+    ``"delete"``, ``"keep"`` (and label it ``already_checked``) or None (not abandoned: leave it).
+
+    A finished pod still found by :func:`task_pods_selector` (not labelled ``already_checked``) was left
+    by a try that ended before its cleanup (its worker killed while resuming, for example): nobody else
+    will ever clean it up, so ``on_finish_action`` applies to it as that try's cleanup would have applied
+    it. A pod still live is the adoption's business; one being deleted or of unknown phase is left as is.
+    """
+    if not st.is_finished(pod) or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    outcome = st.Outcome.SUCCESS if st.phase(pod) == "Succeeded" else st.Outcome.FAILURE
+    return "delete" if cleanup_action(on_finish_action, outcome, main_done=True) else "keep"
+
+
 def task_pods_selector(identity: TaskIdentity, *, exclude_checked: bool = True) -> str:
     """Label selector for the pods of this task instance (any try); without those already checked (kept
     by ``on_finish_action`` at the end of a try) unless ``exclude_checked`` is False."""
@@ -626,6 +641,9 @@ class PodLifecycle:
             # Pods kept by an earlier try's on_finish_action are labelled already_checked: never adopted.
             # The selector is upstream's labels: keep only this provider's pods of this task instance.
             found = await self.hook.list_pods(namespace, label_selector=task_pods_selector(identity))
+            for pod in found:
+                if _is_ours(pod, identity):
+                    await self._clean_up_abandoned(pod)
             adoptable = newest_first([p for p in found if _is_live(p) and _is_ours(p, identity)])
             chosen = None
             if adoptable and self.settings.durable:
@@ -672,6 +690,29 @@ class PodLifecycle:
                 meta.get("name"),
             )
             return existing, True
+
+    async def _clean_up_abandoned(self, pod: Mapping[str, Any]) -> None:
+        """Apply :func:`abandoned_pod_action` to a pod of an earlier try; a failure is a warning."""
+        action = abandoned_pod_action(self.settings.on_finish_action, pod)
+        if action is None:
+            return
+        meta = pod.get("metadata") or {}
+        name, namespace = str(meta.get("name")), str(meta.get("namespace") or "default")
+        why = (
+            f"pod {name} of try {pod_try_number(pod)} finished ({st.phase(pod)}), but its try ended before "
+            f"cleaning it up"
+        )
+        try:
+            if action == "delete":
+                self.log.warning("Deleting %s (on_finish_action=%s)", why, self.settings.on_finish_action)
+                await self.hook.delete_pod(
+                    name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+            else:
+                self.log.info("Keeping %s (on_finish_action=%s)", why, self.settings.on_finish_action)
+                await self.hook.patch_pod_metadata(name, namespace, labels={CHECKED_LABEL: "True"})
+        except (KubernetesApiError, OSError) as exc:
+            self.log.warning("Could not clean up pod %s of an earlier try: %s", name, exc)
 
     # -- the whole run -----------------------------------------------------------------------------------
 
