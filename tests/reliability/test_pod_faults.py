@@ -15,9 +15,11 @@ means something there. The others run in-process under ``dag.test()`` (its trigg
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +48,7 @@ pytestmark = [
 ]
 
 HELD = 5  # a held pod prints lines 1..5, then waits for the fault
-LINES = 30  # a pod that runs to its end prints 30 lines (3 s), then writes {"lines": 30}
+LINES = 30  # a pod that runs to its end prints 30 lines (7.5 s: time for a fault at line 5), then its XCom
 GUARD = "execution_timeout=datetime.timedelta(seconds=120)"  # a fault that never fires fails, not hangs
 
 
@@ -60,6 +62,8 @@ class Cell:
     xcom: Any = None  # the XCom result (None: none pushed)
     pods: int = 1  # pods created in all (one per try at most)
     worker: bool = False  # run as a worker does (LocalExecutor; a real triggerer when deferrable)
+    drive: Callable[..., Any] | None = None  # this mode's own driver, instead of the scenario's
+    extra: str = ""  # DAG source before the DAG (a callback class), and operator arguments after ";"
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,34 @@ def kill_worker(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any)
     return result
 
 
+SLOW_RESUME = """
+class SlowResume:
+    @staticmethod
+    def on_operator_resuming(*, context, **kwargs):
+        if context["ti"].try_number == 1:  # the first try resumes slowly: its worker is killed meanwhile
+            print("resuming slowly", flush=True)
+            import time
+            time.sleep(120)
+"""
+
+
+def kill_worker_resuming(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any) -> Any:
+    """Once the trigger's event resumed the task on a worker (held by ``SlowResume``), SIGKILL it."""
+    killed: list[int] = []
+    first_try = Path(os.environ["AIRFLOW_HOME"]) / "logs" / f"dag_id={dag_id}"
+
+    def resuming(pod: dict[str, Any]) -> bool:
+        return any(
+            "resuming slowly" in p.read_text(errors="replace") for p in first_try.rglob("attempt=1.log")
+        )
+
+    with WhenPod(cluster, resuming, lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))) as fault:
+        result = run()
+    assert fault.fired.is_set(), fault.error or "the task never resumed"
+    assert killed, "no task process was found to kill"
+    return result
+
+
 def restart_triggerer(sig: int) -> Callable[..., Any]:
     def action(cluster: Any, pod: dict[str, Any], *, request: Any, **_: Any) -> None:
         process = request.getfixturevalue("triggerer")
@@ -166,7 +198,7 @@ def mark(state: str) -> Callable[..., Any]:
 # -- the matrix ------------------------------------------------------------------------------------------
 
 HOLD = numbered_pod(HELD, hold=True, extra=GUARD)
-RUN = numbered_pod(LINES, extra="retries=1, retry_delay=datetime.timedelta(seconds=0)")
+RUN = numbered_pod(LINES, pace=0.25, extra="retries=1, retry_delay=datetime.timedelta(seconds=0)")
 DIES = "the pod died at the fault"
 
 EVICTED = Cell("failed", "reason: Evicted")
@@ -193,7 +225,7 @@ SCENARIOS = [
     ),
     Scenario(
         "execution_timeout_running",
-        numbered_pod(HELD, hold=True, extra="execution_timeout=datetime.timedelta(seconds=8)"),
+        numbered_pod(HELD, hold=True, extra="execution_timeout=datetime.timedelta(seconds=15)"),
         just_run,
         TIMEOUT_RUNNING,
         TIMEOUT_RUNNING,
@@ -209,7 +241,18 @@ SCENARIOS = [
             {"lines": LINES},
             worker=True,
         ),
-        "a deferred task holds no worker while its pod runs: see triggerer_restarted",
+        # The pod finished, the trigger fired, the worker resuming is killed before its cleanup: try 2 runs
+        # a new pod; the finished pod try 1 left is deleted by try 2 (on_finish_action).
+        Cell(
+            "success",
+            "but its try ended before cleaning it up",
+            LINES,
+            {"lines": LINES},
+            pods=2,
+            worker=True,
+            drive=kill_worker_resuming,
+            extra=SLOW_RESUME + ";callbacks=[SlowResume]",
+        ),
     ),
     Scenario(
         "triggerer_restarted",
@@ -232,10 +275,13 @@ def test_pod_fault(local_cluster_connection, run_dag, mode, request, scenario):
     dag_id = f"fault_{scenario.id}_{mode}"
     if cell.worker and mode == "deferrable":
         request.getfixturevalue("triggerer")
+    source, _, arguments = cell.extra.partition(";")
+    pod = f"{scenario.pod}, {arguments}" if arguments else scenario.pod
+    drive = cell.drive or scenario.drive
     try:
-        result = scenario.drive(
+        result = drive(
             cluster,
-            lambda: run_dag(dag_source(dag_id, scenario.pod), use_executor=cell.worker),
+            lambda: run_dag(dag_source(dag_id, pod, extra=source), use_executor=cell.worker),
             dag_id,
             request,
         )
