@@ -134,7 +134,9 @@ class LifecycleSettings:
     #: Seconds between checks of the start-up deadlines when nothing changes (``startup_check_interval``).
     startup_check_interval: float = 1.0
     #: A result larger than this (bytes) is left in the sidecar for the driver to read later (the trigger
-    #: sets it: its event must stay small); None: always read it.
+    #: sets it: its event must stay small); None: always read it. When set, the sidecar is also left
+    #: running after a read, for the worker to stop: Airflow runs a trigger again when its event was
+    #: lost (a triggerer stopped just after the trigger fired), and the run again must read the result too.
     xcom_inline_limit: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -609,6 +611,8 @@ class PodLifecycle:
         self.handle: PodHandle | None = None
         self._events: PodEvents | None = None
         self._xcom_pending = False
+        #: The XCom sidecar was left running after its result was read (see ``xcom_inline_limit``).
+        self.sidecar_left = False
         self.settings = settings
         self.log = log
         self.observer = observer
@@ -1320,8 +1324,10 @@ class PodLifecycle:
             if result is not None and limit is not None and len(result.stdout) > limit:
                 # Too large to travel in the trigger's event: the sidecar keeps it for read_xcom().
                 self._xcom_pending = True
-            else:
+            elif limit is None:
                 await self._stop_sidecar()
+            else:  # a trigger: the worker stops the sidecar on re-entry (stop_sidecar), once the event is in
+                self.sidecar_left = True
         if self._xcom_pending:
             return NO_RESULT
         return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
@@ -1363,6 +1369,10 @@ class PodLifecycle:
         self.settings = dataclasses.replace(self.settings, xcom_inline_limit=None, sidecar_timeout=1.0)
         self._xcom_pending = False
         return await self._read_xcom(watcher)
+
+    async def stop_sidecar(self) -> None:
+        """Stop the XCom sidecar of the attached pod (left running by a trigger once it read the result)."""
+        await self._stop_sidecar()
 
     async def _stop_sidecar(self) -> None:
         name, namespace = self._pod_ref()
