@@ -1,5 +1,5 @@
-"""Tasks run as on a worker (LocalExecutor: supervisor + task process, real API server): a worker killed in
-the middle of a task, a retry, a kill. Assertions: the pods in the cluster, the task log files, the states."""
+"""Tasks run as on a worker (LocalExecutor: supervisor + task process, real API server): a kill, a retry.
+(A worker killed mid-run or while resuming is a row of the fault matrix, tests/reliability/test_pod_faults.py.) Assertions: the pods in the cluster, the task log files, the states."""
 
 from __future__ import annotations
 
@@ -65,33 +65,6 @@ def reset_stats(cluster) -> None:
 
 def created_pods(cluster) -> int | None:
     return cluster.stats()["create pods"] if hasattr(cluster, "stats") else None
-
-
-def test_worker_killed_mid_run_the_retry_adopts_the_running_pod(local_cluster_connection, run_dag):
-    cluster = local_cluster_connection
-    reset_stats(cluster)
-    killed: list[int] = []
-    with WhenPod(
-        cluster, running(), lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))
-    ) as fault:
-        result = run_dag(
-            dag_source(
-                "worker_killed",
-                """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 8; echo finished"],
-                retries=1, retry_delay=datetime.timedelta(seconds=0)""",
-            ),
-            use_executor=True,
-        )
-    assert fault.fired.is_set()
-    assert killed, "no task process was found to kill"
-    assert result.task_states == {"task": "success"}
-    assert result.tries["task"] == 2
-    # The pod of try 1 finished the work: no second pod was ever created.
-    assert created_pods(cluster) in (1, None)
-    assert "Adopting pod task-" in result.log
-    assert "of try 1, still Running, instead of creating another one" in result.log
-    assert "[base] finished" in result.log
-    assert cluster.pods() == []
 
 
 def test_kill_deletes_the_pod(local_cluster_connection, run_dag):

@@ -21,16 +21,26 @@ from tests.operators.kpo import task_pods
 LINE = re.compile(r"\[base\] line (\d+)\b")
 
 
-def numbered_pod(lines: int, *, pace: float = 0.1, hold: bool = False, extra: str = "") -> str:
-    """Operator arguments (DAG source) of the numbered-line pod."""
+def numbered_pod(
+    lines: int, *, pace: float = 0.1, hold: bool = False, pause_after: int = 0, extra: str = ""
+) -> str:
+    """Operator arguments (DAG source) of the numbered-line pod. ``pause_after``: after that line, wait
+    (up to 120 s) until :meth:`PodLog.release` lets it go on, so a fault lands mid-run on a loaded machine."""
+    wait = "w=0; while [ ! -f /work/go ] && [ $w -lt 1200 ]; do sleep 0.1; w=$((w+1)); done"
+    pause = f"[ $i -eq {pause_after} ] && {{ {wait}; }}; " if pause_after else ""
     # Held, it ends at once on SIGTERM (a shell's trap runs during ``wait``, not during a foreground sleep).
     end = (
         'trap "exit 143" TERM; sleep 300 & wait'
         if hold
         else 'echo "{\\"lines\\": $n}" > /airflow/xcom/return.json'
     )
-    script = f"n={lines}; i=1; while [ $i -le $n ]; do echo line $i; sleep {pace}; i=$((i+1)); done; {end}"
-    return f"""image="busybox:1.36", cmds=["sh", "-c", {script!r}], do_xcom_push=True{", " + extra if extra else ""}"""
+    script = (
+        f"n={lines}; i=1; while [ $i -le $n ]; do echo line $i; {pause}sleep {pace}; i=$((i+1)); done; {end}"
+    )
+    work = ""
+    if pause_after:
+        work = """, volumes=[{"name": "work", "emptyDir": {}}], volume_mounts=[{"name": "work", "mountPath": "/work"}]"""
+    return f"""image="busybox:1.36", cmds=["sh", "-c", {script!r}], do_xcom_push=True{work}{", " + extra if extra else ""}"""
 
 
 def numbered(log: str) -> list[int]:
@@ -72,14 +82,35 @@ class PodLog:
         text = response.data.decode(errors="replace")
         return [int(n) for n in re.findall(r"^line (\d+)$", text, re.M)]
 
+    def release(self, pod: dict[str, Any]) -> None:
+        """Let a pod paused by ``numbered_pod(pause_after=...)`` go on (an exec into it)."""
+        from kubernetes import client, config
+        from kubernetes.stream import stream
+
+        api = client.CoreV1Api(config.new_client_from_config(config_file=self.cluster.kubeconfig_path))
+        stream(
+            api.connect_get_namespaced_pod_exec,
+            pod["metadata"]["name"],
+            "default",
+            container="base",
+            command=["touch", "/work/go"],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
+
     def follower_reading(self) -> bool:
         """Someone other than this reader has asked for the pod's log (the operator's or trigger's follower)."""
         return int(self.cluster.stats().get("get pods/log", 0)) > self.reads
 
 
-def after_line(cluster: Any, line: int, then: Callable[[Any, dict[str, Any]], None]) -> tuple[Any, Any]:
+def after_line(
+    cluster: Any, line: int, then: Callable[[Any, dict[str, Any]], None], *, release: bool = False
+) -> tuple[Any, Any]:
     """A ``WhenPod`` condition and action: once the pod printed ``line`` and its follower reads the log
-    (and a moment more, for the line to reach the task log), run ``then(cluster, pod)``."""
+    (and a moment more, for the line to reach the task log), run ``then(cluster, pod)``; ``release``: then
+    let the paused pod go on."""
     reader = PodLog(cluster)
 
     def condition(pod: dict[str, Any]) -> bool:
@@ -88,6 +119,8 @@ def after_line(cluster: Any, line: int, then: Callable[[Any, dict[str, Any]], No
     def action(c: Any, pod: dict[str, Any]) -> None:
         time.sleep(0.5)
         then(c, pod)
+        if release:
+            reader.release(pod)
 
     return condition, action
 

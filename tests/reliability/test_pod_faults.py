@@ -48,7 +48,9 @@ pytestmark = [
 ]
 
 HELD = 5  # a held pod prints lines 1..5, then waits for the fault
-LINES = 30  # a pod that runs to its end prints 30 lines (7.5 s: time for a fault at line 5), then its XCom
+LINES = 30  # a pod that runs to its end prints 30 lines (pausing after line 5 for the fault), then its XCom
+# How long a fault waits for its moment: the clock starts before Airflow's API server and triggerer do.
+WAIT = 600
 GUARD = "execution_timeout=datetime.timedelta(seconds=120)"  # a fault that never fires fails, not hangs
 
 
@@ -63,6 +65,7 @@ class Cell:
     pods: int = 1  # pods created in all (one per try at most)
     worker: bool = False  # run as a worker does (LocalExecutor; a real triggerer when deferrable)
     drive: Callable[..., Any] | None = None  # this mode's own driver, instead of the scenario's
+    pod: str = ""  # this mode's own pod (operator arguments), instead of the scenario's
     extra: str = ""  # DAG source before the DAG (a callback class), and operator arguments after ";"
 
 
@@ -78,13 +81,15 @@ class Scenario:
 # -- how each fault is driven: drive(cluster, run, dag_id, request) -> DagResult ---------------------------
 
 
-def at_line(action: Callable[..., None], line: int = HELD) -> Callable[..., Any]:
+def at_line(action: Callable[..., None], line: int = HELD, *, release: bool = False) -> Callable[..., Any]:
     """Run the DAG; once the pod printed ``line`` and is being followed, ``action(cluster, pod, ...)``
-    (with ``dag_id`` and ``request``)."""
+    (with ``dag_id`` and ``request``); ``release``: then let the paused pod go on."""
 
     def drive(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any) -> Any:
-        condition, then = after_line(cluster, line, lambda c, p: action(c, p, dag_id=dag_id, request=request))
-        with WhenPod(cluster, condition, then) as fault:
+        condition, then = after_line(
+            cluster, line, lambda c, p: action(c, p, dag_id=dag_id, request=request), release=release
+        )
+        with WhenPod(cluster, condition, then, timeout=WAIT) as fault:
             result = run()
         assert fault.fired.is_set(), fault.error or "the fault never fired"
         assert fault.error is None, fault.error
@@ -132,7 +137,7 @@ def lose_node(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any) -
 
 def kill_worker(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any) -> Any:
     killed: list[int] = []
-    result = at_line(lambda c, p, **_: killed.extend(signal_task_process(signal.SIGKILL)))(
+    result = at_line(lambda c, p, **_: killed.extend(signal_task_process(signal.SIGKILL)), release=True)(
         cluster, run, dag_id, request
     )
     assert killed, "no task process was found to kill"
@@ -140,7 +145,10 @@ def kill_worker(cluster: Any, run: Callable[[], Any], dag_id: str, request: Any)
 
 
 SLOW_RESUME = """
-class SlowResume:
+from airflow_provider_k8spod.callbacks import KubernetesPodOperatorCallback
+
+
+class SlowResume(KubernetesPodOperatorCallback):
     @staticmethod
     def on_operator_resuming(*, context, **kwargs):
         if context["ti"].try_number == 1:  # the first try resumes slowly: its worker is killed meanwhile
@@ -160,7 +168,8 @@ def kill_worker_resuming(cluster: Any, run: Callable[[], Any], dag_id: str, requ
             "resuming slowly" in p.read_text(errors="replace") for p in first_try.rglob("attempt=1.log")
         )
 
-    with WhenPod(cluster, resuming, lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))) as fault:
+    kill = lambda c, p: killed.extend(signal_task_process(signal.SIGKILL))  # noqa: E731
+    with WhenPod(cluster, resuming, kill, timeout=WAIT) as fault:
         result = run()
     assert fault.fired.is_set(), fault.error or "the task never resumed"
     assert killed, "no task process was found to kill"
@@ -173,7 +182,7 @@ def restart_triggerer(sig: int) -> Callable[..., Any]:
         process.stop(sig)
         process.start()
 
-    return at_line(action)
+    return at_line(action, release=True)
 
 
 def mark(state: str) -> Callable[..., Any]:
@@ -198,7 +207,8 @@ def mark(state: str) -> Callable[..., Any]:
 # -- the matrix ------------------------------------------------------------------------------------------
 
 HOLD = numbered_pod(HELD, hold=True, extra=GUARD)
-RUN = numbered_pod(LINES, pace=0.25, extra="retries=1, retry_delay=datetime.timedelta(seconds=0)")
+RETRY = "retries=1, retry_delay=datetime.timedelta(seconds=0)"
+RUN = numbered_pod(LINES, pause_after=HELD, extra=RETRY)
 DIES = "the pod died at the fault"
 
 EVICTED = Cell("failed", "reason: Evicted")
@@ -251,6 +261,7 @@ SCENARIOS = [
             pods=2,
             worker=True,
             drive=kill_worker_resuming,
+            pod=numbered_pod(LINES, extra=RETRY),  # no pause: the fault comes after the pod's end
             extra=SLOW_RESUME + ";callbacks=[SlowResume]",
         ),
     ),
@@ -276,7 +287,8 @@ def test_pod_fault(local_cluster_connection, run_dag, mode, request, scenario):
     if cell.worker and mode == "deferrable":
         request.getfixturevalue("triggerer")
     source, _, arguments = cell.extra.partition(";")
-    pod = f"{scenario.pod}, {arguments}" if arguments else scenario.pod
+    pod = cell.pod or scenario.pod
+    pod = f"{pod}, {arguments}" if arguments else pod
     drive = cell.drive or scenario.drive
     try:
         result = drive(
