@@ -308,6 +308,8 @@ class PodRunning:
                     result.xcom = await lifecycle.read_xcom()
                 except K8sPodError as exc:
                     result.xcom_error = exc
+            elif result is not None and event.get("sidecar_running"):
+                await lifecycle.stop_sidecar()  # the trigger read the result and left the sidecar running
             if not own_cleanup:
                 await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
             return result

@@ -84,7 +84,6 @@ __all__ = [
     "PodLifecycle",
     "PodWatcher",
     "cleanup_action",
-    "leftover_pods",
     "newest_first",
     "task_pods_selector",
 ]
@@ -142,7 +141,9 @@ class LifecycleSettings:
     #: Seconds between checks of the start-up deadlines when nothing changes (``startup_check_interval``).
     startup_check_interval: float = 1.0
     #: A result larger than this (bytes) is left in the sidecar for the driver to read later (the trigger
-    #: sets it: its event must stay small); None: always read it.
+    #: sets it: its event must stay small); None: always read it. When set, the sidecar is also left
+    #: running after a read, for the worker to stop: Airflow runs a trigger again when its event was
+    #: lost (a triggerer stopped just after the trigger fired), and the run again must read the result too.
     xcom_inline_limit: int | None = None
     #: Make the pod report at the end (:mod:`.report`; the operator's ``pod_report``).
     pod_report: bool = True
@@ -302,38 +303,34 @@ def cleanup_action(
     return False
 
 
+def abandoned_pod_action(
+    on_finish_action: str, pod: Mapping[str, Any], identity: TaskIdentity | None = None
+) -> str | None:
+    """What a later try does with a pod of an earlier try of its task instance that is not adopted (pure):
+    ``"delete"``, ``"keep"`` (and label it ``already_checked``) or None (not abandoned: leave it).
+
+    A finished pod still found by :func:`task_pods_selector` (not labelled ``already_checked``) was left
+    by a try that ended before its cleanup (its worker killed while resuming, for example): nobody else
+    will ever clean it up, so ``on_finish_action`` applies to it as that try's cleanup would have applied
+    it. A pod still live is the adoption's business; one being deleted or of unknown phase is left as is.
+    With ``identity`` (the try looking): only this provider's pods of earlier tries of that task instance
+    (an upstream pod of the same task, or this try's own, is never touched).
+    """
+    if identity is not None:
+        tried = pod_try_number(pod)
+        if not _is_ours(pod, identity) or (tried is not None and tried >= identity.try_number):
+            return None
+    if not st.is_finished(pod) or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    outcome = st.Outcome.SUCCESS if st.phase(pod) == "Succeeded" else st.Outcome.FAILURE
+    return "delete" if cleanup_action(on_finish_action, outcome, main_done=True) else "keep"
+
+
 def task_pods_selector(identity: TaskIdentity, *, exclude_checked: bool = True) -> str:
     """Label selector for the pods of this task instance (any try); without those already checked (kept
     by ``on_finish_action`` at the end of a try) unless ``exclude_checked`` is False."""
     selector = task_instance_selector(identity)
     return f"{selector},{CHECKED_LABEL}!=True" if exclude_checked else selector
-
-
-def leftover_pods(
-    found: list[dict[str, Any]], identity: TaskIdentity, on_finish_action: str
-) -> list[dict[str, Any]]:
-    """Pods of earlier tries of this task instance that nothing will clean up any more (pure).
-
-    A try normally applies ``on_finish_action`` to its pod. A try that died first (its process killed,
-    or failed by Airflow itself while its trigger had already fired) leaves its pod, finished, behind: the
-    next try applies ``on_finish_action`` to it as that try would have. Live pods (adopted or deleted
-    otherwise), pods being deleted and pods whose phase is unknown are not leftovers.
-    """
-    leftovers = []
-    for pod in found:
-        if (
-            not _is_ours(pod, identity)
-            or _is_live(pod)
-            or (pod.get("metadata") or {}).get("deletionTimestamp")
-        ):
-            continue
-        tried = pod_try_number(pod)
-        if not st.is_finished(pod) or (tried is not None and tried >= identity.try_number):
-            continue
-        outcome = st.Outcome.SUCCESS if st.phase(pod) == "Succeeded" else st.Outcome.FAILURE
-        if cleanup_action(on_finish_action, outcome, main_done=True, pod_finished=True):
-            leftovers.append(pod)
-    return leftovers
 
 
 def newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -636,6 +633,8 @@ class PodLifecycle:
         self.handle: PodHandle | None = None
         self._events: PodEvents | None = None
         self._xcom_pending = False
+        #: The XCom sidecar was left running after its result was read (see ``xcom_inline_limit``).
+        self.sidecar_left = False
         self.settings = settings
         self.log = log
         self.observer = observer
@@ -674,6 +673,8 @@ class PodLifecycle:
             # Pods kept by an earlier try's on_finish_action are labelled already_checked: never adopted.
             # The selector is upstream's labels: keep only this provider's pods of this task instance.
             found = await self.hook.list_pods(namespace, label_selector=task_pods_selector(identity))
+            for pod in found:
+                await self._clean_up_abandoned(pod, identity)
             adoptable = newest_first([p for p in found if _is_live(p) and _is_ours(p, identity)])
             chosen = None
             if adoptable and self.settings.durable:
@@ -689,20 +690,6 @@ class PodLifecycle:
                 await self.hook.delete_pod(
                     name, namespace, grace_period_seconds=self.settings.termination_grace_period
                 )
-            for old in leftover_pods(found, identity, self.settings.on_finish_action):
-                name = old["metadata"]["name"]
-                self.log.warning(
-                    "Deleting pod %s of try %s (%s, on_finish_action=%s): the try that made it ended without "
-                    "cleaning it up",
-                    name,
-                    pod_try_number(old),
-                    st.phase(old),
-                    self.settings.on_finish_action,
-                )
-                with contextlib.suppress(NotFoundError):
-                    await self.hook.delete_pod(
-                        name, namespace, grace_period_seconds=self.settings.termination_grace_period
-                    )
             if chosen is not None:
                 self.log.info(
                     "Adopting pod %s of try %s, still %s, instead of creating another one",
@@ -734,6 +721,29 @@ class PodLifecycle:
                 meta.get("name"),
             )
             return existing, True
+
+    async def _clean_up_abandoned(self, pod: Mapping[str, Any], identity: TaskIdentity) -> None:
+        """Apply :func:`abandoned_pod_action` to a pod of an earlier try; a failure is a warning."""
+        action = abandoned_pod_action(self.settings.on_finish_action, pod, identity)
+        if action is None:
+            return
+        meta = pod.get("metadata") or {}
+        name, namespace = str(meta.get("name")), str(meta.get("namespace") or "default")
+        why = (
+            f"pod {name} of try {pod_try_number(pod)} finished ({st.phase(pod)}), but its try ended before "
+            f"cleaning it up"
+        )
+        try:
+            if action == "delete":
+                self.log.warning("Deleting %s (on_finish_action=%s)", why, self.settings.on_finish_action)
+                await self.hook.delete_pod(
+                    name, namespace, grace_period_seconds=self.settings.termination_grace_period
+                )
+            else:
+                self.log.info("Keeping %s (on_finish_action=%s)", why, self.settings.on_finish_action)
+                await self.hook.patch_pod_metadata(name, namespace, labels={CHECKED_LABEL: "True"})
+        except (KubernetesApiError, OSError) as exc:
+            self.log.warning("Could not clean up pod %s of an earlier try: %s", name, exc)
 
     # -- the whole run -----------------------------------------------------------------------------------
 
@@ -1398,8 +1408,10 @@ class PodLifecycle:
             if result is not None and limit is not None and len(result.stdout) > limit:
                 # Too large to travel in the trigger's event: the sidecar keeps it for read_xcom().
                 self._xcom_pending = True
-            else:
+            elif limit is None:
                 await self._stop_sidecar()
+            else:  # a trigger: the worker stops the sidecar on re-entry (stop_sidecar), once the event is in
+                self.sidecar_left = True
         if self._xcom_pending:
             return NO_RESULT
         return parse_xcom_result(result.stdout, result.exit_code, stderr=result.stderr)
@@ -1441,6 +1453,10 @@ class PodLifecycle:
         self.settings = dataclasses.replace(self.settings, xcom_inline_limit=None, sidecar_timeout=1.0)
         self._xcom_pending = False
         return await self._read_xcom(watcher)
+
+    async def stop_sidecar(self) -> None:
+        """Stop the XCom sidecar of the attached pod (left running by a trigger once it read the result)."""
+        await self._stop_sidecar()
 
     async def _stop_sidecar(self) -> None:
         name, namespace = self._pod_ref()

@@ -163,7 +163,17 @@ class KubernetesPodTrigger(BaseTrigger):
         checkpoints = asyncio.create_task(self._checkpoints(lifecycle))
         try:
             result = await lifecycle.follow(self._pod, deadline=self.deadline)
-            event.update(status="done", result=result.to_dict(), xcom_pending=result.xcom_pending)
+            # If this event is lost (the triggerer stops before Airflow stored it), Airflow runs the trigger
+            # again: it must continue the log from here (not repeat it), and read the XCom result again
+            # (the sidecar is left running, stopped on re-entry).
+            if lifecycle.log_cursors() and not (lifecycle.watcher is not None and lifecycle.watcher.deleted):
+                await lifecycle.save_log_cursors(graceful=True)
+            event.update(
+                status="done",
+                result=result.to_dict(),
+                xcom_pending=result.xcom_pending,
+                sidecar_running=lifecycle.sidecar_left,
+            )
         except asyncio.CancelledError as exc:
             if not (exc.args and exc.args[0] == _USER_ACTION):
                 # The triggerer stops or hands the pod over: keep it, and where its logs were delivered up to.

@@ -1,5 +1,7 @@
 """Deferrable tasks under a real ``airflow triggerer`` process (LocalExecutor workers, a real API server,
-sqlite): a triggerer stopped and restarted mid-run, and a deferred task marked failed from outside.
+sqlite): a mapped deferred task marked failed from outside. (A triggerer restarted mid-run and a task marked
+failed or success are rows of the fault matrix, tests/reliability/test_pod_faults.py, which reuses the
+``triggerer`` fixture.)
 Assertions: task states, the task log files, the pods in the cluster, the pods ever created."""
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -67,52 +68,6 @@ def triggerer(airflow_api_server):
     process.stop()
 
 
-def _numbered_lines(log: str, count: int) -> list[int]:
-    seen = []
-    for line in log.splitlines():
-        marker = line.find("[base] line ")
-        if marker >= 0:
-            seen.append(int(line[marker + len("[base] line ") :].split()[0]))
-    return seen
-
-
-def test_triggerer_restarted_mid_run_loses_and_repeats_no_line(local_cluster_connection, run_dag, triggerer):
-    cluster = local_cluster_connection
-    cluster.reset_stats()
-    restarted = threading.Event()
-
-    def restart(c, pod):
-        # Once the first triggerer has put some of the pod's lines into the task log, stop it gracefully.
-        logs = Path(os.environ["AIRFLOW_HOME"]) / "logs" / "dag_id=triggerer_restart"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if any("[base] line 3" in p.read_text(errors="replace") for p in logs.rglob("*.trigger.*.log")):
-                break
-            time.sleep(0.1)
-        triggerer.stop(signal.SIGTERM)
-        triggerer.start()
-        restarted.set()
-
-    with WhenPod(cluster, running(), restart, timeout=240) as fault:
-        result = run_dag(
-            dag_source(
-                "triggerer_restart",
-                """image="busybox:1.36", deferrable=True,
-                cmds=["sh", "-c", "for i in $(seq 1 150); do echo line $i; sleep 0.1; done"]""",
-            ),
-            use_executor=True,
-        )
-    assert fault.fired.is_set()
-    assert restarted.is_set()
-    assert result.task_states == {"task": "success"}, result.log[-5000:]
-    assert _numbered_lines(result.log, 150) == list(range(1, 151)), result.log[-5000:]
-    # The lines came from the triggerer (two of them), the second continuing where the first stopped.
-    assert "Deferring: the triggerer follows pod default/task-" in result.log
-    assert "where the previous follower stopped" in result.log, result.log[-5000:]
-    assert cluster.stats()["create pods"] == 1
-    assert cluster.pods() == []
-
-
 def _wait_for_state(dag_id: str, task_id: str, map_index: int, state: str, timeout: float = 120) -> None:
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -154,7 +109,8 @@ def _mark_failed(dag_id: str, task_id: str, map_index: int = -1) -> None:
         ti.next_kwargs = None
 
 
-@pytest.mark.parametrize("mapped", [False, True], ids=["task", "mapped"])
+# The task that is not mapped is a row of the fault matrix (tests/reliability/test_pod_faults.py).
+@pytest.mark.parametrize("mapped", [True], ids=["mapped"])
 def test_marking_a_deferred_task_failed_deletes_its_pod(local_cluster_connection, run_dag, triggerer, mapped):
     cluster = local_cluster_connection
     dag_id = f"deferred_mark_failed_{'mapped' if mapped else 'task'}"

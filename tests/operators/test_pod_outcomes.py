@@ -1,4 +1,7 @@
-"""Verdicts, sidecars, cleanup, timeouts, callbacks and API load: end to end against the local cluster."""
+"""Verdicts, sidecars, cleanup, timeouts, callbacks and API load: end to end against the local cluster.
+
+Faults that end a pod (eviction, OOMKilled, a lost node, a deletion, execution_timeout) are in the fault
+matrix, tests/reliability/test_pod_faults.py."""
 
 from __future__ import annotations
 
@@ -6,76 +9,12 @@ import time
 
 import pytest
 
-from airflow_provider_k8spod.testing import Node, Timings
-from tests.operators.kpo import WhenPod, dag_source, running, task_pods
+from tests.operators.kpo import dag_source, task_pods
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
-SLEEPER = """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 60"]"""
-
 
 # -- verdicts --------------------------------------------------------------------------------------------
-
-
-def test_oom_killed_container_is_named_as_such(local_cluster_connection, run_dag):
-    with WhenPod(
-        local_cluster_connection, running(), lambda c, p: c.oom_kill("default", p["metadata"]["name"], "base")
-    ) as fault:
-        result = run_dag(dag_source("oom", SLEEPER))
-    assert fault.fired.is_set()
-    assert result.task_states == {"task": "failed"}
-    assert "container 'base' was killed for using too much memory (OOMKilled, exit code 137)" in result.log
-    assert "out of memory: a container was OOMKilled" in result.log
-    assert local_cluster_connection.pods() == []
-
-
-def test_evicted_pod(local_cluster_connection, run_dag):
-    with WhenPod(
-        local_cluster_connection, running(), lambda c, p: c.evict_pod("default", p["metadata"]["name"])
-    ) as fault:
-        result = run_dag(dag_source("evicted", SLEEPER))
-    assert fault.fired.is_set()
-    assert result.task_states == {"task": "failed"}
-    assert "reason: Evicted" in result.log
-    assert "The node was low on resource: memory." in result.log
-    assert local_cluster_connection.pods() == []
-
-
-# The node lifecycle controller notices after its grace period; the pod goes after its toleration (1 s here).
-# Two nodes: with every node lost the controller evicts nothing ("full disruption").
-@pytest.mark.local_cluster(
-    nodes=[Node("node-1"), Node("node-2")],
-    timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
-)
-def test_node_lost_is_a_failure_not_a_hang(local_cluster_connection, run_dag):
-    with WhenPod(
-        local_cluster_connection, running(), lambda c, p: c.lose_node(p["spec"]["nodeName"])
-    ) as fault:
-        result = run_dag(dag_source("node_lost", SLEEPER))
-    assert fault.fired.is_set()
-    assert result.task_states == {"task": "failed"}
-    assert (
-        "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager)"
-        in result.log
-    )
-
-
-def test_pod_deleted_under_us(local_cluster_connection, run_dag, mode):
-    def delete_after_a_moment(cluster, pod):
-        time.sleep(1.5)  # what the pod printed is in the log by now (the first line came right away)
-        cluster.delete_pod("default", pod["metadata"]["name"], grace_period_seconds=0)
-
-    with WhenPod(local_cluster_connection, running(), delete_after_a_moment) as fault:
-        result = run_dag(dag_source("deleted_running", SLEEPER))
-    assert fault.fired.is_set()
-    assert result.task_states == {"task": "failed"}
-    assert (
-        "the pod has since been deleted" in result.log
-        or "the pod was deleted while container 'base'" in result.log
-    )
-    if mode == "sync":
-        # Deferred, the triggerer may start following only after the pod is gone: its lines are gone too.
-        assert "[base] started" in result.log
 
 
 def test_active_deadline_exceeded(local_cluster_connection, run_dag):
@@ -131,7 +70,6 @@ def test_restart_policy_on_failure_retries_in_the_pod(local_cluster_connection, 
 
 def wait_until_gone(cluster, timeout: float = 60.0) -> None:
     """Deleted pods whose containers ignore SIGTERM terminate at the end of their grace period."""
-    import time
 
     deadline = time.monotonic() + timeout
     while cluster.pods() and time.monotonic() < deadline:
@@ -233,26 +171,6 @@ def test_invalid_on_finish_action_is_rejected_when_the_dag_is_parsed():
         PodSpecError, match="on_finish_action: expected one of delete_pod, delete_succeeded_pod"
     ):
         KubernetesPodOperator(task_id="t", image="busybox", on_finish_action="delete_everything")
-
-
-# -- timeouts --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.serial  # real task processes (use_executor) / a deadline of seconds
-def test_execution_timeout_deletes_the_pod(local_cluster_connection, run_dag):
-    result = run_dag(
-        dag_source(
-            "exec_timeout",
-            """image="busybox:1.36", cmds=["sh", "-c", "echo working; sleep 120"], execution_timeout=datetime.timedelta(seconds=4)""",
-        )
-    )
-    assert result.task_states == {"task": "failed"}
-    assert "[base] working" in result.log
-    assert "Timeout" in result.log
-    for pod in local_cluster_connection.pods():
-        assert pod["metadata"].get("deletionTimestamp"), "the pod must be deleted (or terminating)"
-    for pod in task_pods(local_cluster_connection):
-        local_cluster_connection.wait_for_pod("default", pod["metadata"]["name"], gone=True, timeout=60)
 
 
 # -- API load does not grow with how long a pod runs -----------------------------------------------------

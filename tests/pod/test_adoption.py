@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_k8spod.hooks.access import close_async_clients
 from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 from airflow_provider_k8spod.pod.identity import TaskIdentity
-from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodLifecycle, leftover_pods
+from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodLifecycle, abandoned_pod_action
 from airflow_provider_k8spod.pod.spec import build_pod
 
 ARGUMENTS = {"image": "busybox:1.36", "cmds": ["sh", "-c", "sleep 300"]}
@@ -63,24 +63,24 @@ def _pod(try_number: int, phase: str, *, deleting: bool = False, ours: bool = Tr
 
 
 @pytest.mark.parametrize(
-    ("pod", "action", "leftover"),
+    ("pod", "action", "expected"),
     [
-        (_pod(1, "Succeeded"), "delete_pod", True),  # its try died before cleaning up
-        (_pod(1, "Failed"), "delete_pod", True),
-        (_pod(1, "Failed"), "delete_succeeded_pod", False),  # as that try would have decided
-        (_pod(1, "Succeeded"), "delete_succeeded_pod", True),
-        (_pod(1, "Succeeded"), "keep_pod", False),
-        (_pod(1, "Running"), "delete_pod", False),  # live: adopted (or deleted) by the adoption itself
-        (_pod(1, "Unknown"), "delete_pod", False),  # its node is unreachable: nothing is known
-        (_pod(1, "Failed", deleting=True), "delete_pod", False),  # already being deleted
-        (_pod(1, "Succeeded", ours=False), "delete_pod", False),  # upstream's: never touched
-        (_pod(2, "Succeeded"), "delete_pod", False),  # this try's own
+        (_pod(1, "Succeeded"), "delete_pod", "delete"),  # its try died before cleaning up
+        (_pod(1, "Failed"), "delete_pod", "delete"),
+        (_pod(1, "Failed"), "delete_succeeded_pod", "keep"),  # as that try would have decided
+        (_pod(1, "Succeeded"), "delete_succeeded_pod", "delete"),
+        (_pod(1, "Succeeded"), "keep_pod", "keep"),
+        (_pod(1, "Running"), "delete_pod", None),  # live: adopted (or deleted) by the adoption itself
+        (_pod(1, "Unknown"), "delete_pod", None),  # its node is unreachable: nothing is known
+        (_pod(1, "Failed", deleting=True), "delete_pod", None),  # already being deleted
+        (_pod(1, "Succeeded", ours=False), "delete_pod", None),  # upstream's: never touched
+        (_pod(2, "Succeeded"), "delete_pod", None),  # this try's own
     ],
     ids=lambda v: v["metadata"]["name"] if isinstance(v, dict) else str(v),
 )
-def test_leftover_pods(pod: dict, action: str, leftover: bool) -> None:
+def test_abandoned_pods_of_earlier_tries(pod: dict, action: str, expected: str | None) -> None:
     second = TaskIdentity("d", "t", "r", -1, 2)
-    assert leftover_pods([pod], second, action) == ([pod] if leftover else [])
+    assert abandoned_pod_action(action, pod, second) == expected
 
 
 def test_a_retry_deletes_the_finished_pod_an_earlier_try_left_behind(local_cluster) -> None:

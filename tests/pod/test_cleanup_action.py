@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_k8spod.pod.lifecycle import ON_FINISH_ACTIONS, cleanup_action
+from airflow_provider_k8spod.pod.lifecycle import ON_FINISH_ACTIONS, abandoned_pod_action, cleanup_action
 from airflow_provider_k8spod.pod.status import Outcome, decide, main_container_done
 from tests.pod.pods import pod
 
@@ -79,3 +79,29 @@ def test_cleanup_of_real_pods(name: str, action: str, delete: bool) -> None:
     done = main_container_done(p, "base")
     outcome = decide(p, main="base").outcome if done else None
     assert cleanup_action(action, outcome, done) is delete
+
+
+# A pod of an earlier try found by a later one (not labelled already_checked), not adopted: (snapshot,
+# on_finish_action) -> what the later try does with it. A finished one was left by a try that ended before
+# its cleanup (its worker killed while resuming): on_finish_action applies as that cleanup would have.
+@pytest.mark.parametrize(
+    ("name", "action", "expected"),
+    [
+        ("succeeded", "delete_pod", "delete"),
+        ("failed_exit_code", "delete_pod", "delete"),
+        ("evicted", "delete_pod", "delete"),
+        ("succeeded", "delete_succeeded_pod", "delete"),
+        ("failed_exit_code", "delete_succeeded_pod", "keep"),
+        ("succeeded", "keep_pod", "keep"),
+        ("succeeded", "delete_active_pod", "keep"),  # finished: not active
+        # Live, being deleted, or of unknown state: adoption's business, or no one's.
+        ("running", "delete_pod", None),
+        ("pending_unschedulable", "delete_pod", None),
+        ("deleted_graceful_exit", "delete_pod", None),
+        ("node_lost", "delete_pod", None),
+    ],
+)
+def test_a_finished_pod_an_earlier_try_left_gets_its_on_finish_action(
+    name: str, action: str, expected: str | None
+) -> None:
+    assert abandoned_pod_action(action, pod(name)) == expected

@@ -1,0 +1,63 @@
+"""Airflow runs a trigger again when its event was lost (the triggerer stopped after the trigger fired, before
+the event was stored): the second run, on the pod the first one followed to its end, must give the same
+result, XCom included, and print no line again (against the local cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from airflow_provider_k8spod.hooks.access import close_async_clients
+from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
+from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings
+from airflow_provider_k8spod.pod.spec import build_pod
+from airflow_provider_k8spod.pod.xcom import SidecarSettings
+from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
+
+SCRIPT = "for i in 1 2 3; do echo line $i; done; echo '{\"rows\": 3}' > /airflow/xcom/return.json"
+
+
+async def _event(trigger: KubernetesPodTrigger) -> dict:
+    try:
+        async for event in trigger.run():
+            return dict(event.payload)
+    finally:
+        await close_async_clients()
+    raise AssertionError("no event")
+
+
+def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
+    local_cluster_connection, caplog, capfd
+):
+    cluster = local_cluster_connection
+    hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
+    pod = hook.create_pod(
+        build_pod(
+            {"image": "busybox:1.36", "cmds": ["sh", "-c", SCRIPT]},
+            task_id="t",
+            xcom_sidecar=SidecarSettings(),
+        )
+    )
+    name = pod["metadata"]["name"]
+    access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
+    settings = LifecycleSettings(do_xcom_push=True)
+    events, printed = [], []
+    with caplog.at_level(logging.INFO):
+        for _ in (1, 2):
+            caplog.clear()
+            capfd.readouterr()
+            trigger = KubernetesPodTrigger.for_pod(access, name, "default", settings=settings)
+            events.append(asyncio.run(_event(trigger)))
+            out, err = capfd.readouterr()
+            printed.append("\n".join([out, err, *(r.getMessage() for r in caplog.records)]))
+    assert [n for n in range(1, 4) if f"[base] line {n}" in printed[0]] == [1, 2, 3], printed[0]
+    assert "[base] line" not in printed[1], printed[1]
+    assert "where the previous follower stopped" in printed[1], printed[1]
+    for event in events:
+        assert event["status"] == "done", event
+        assert event["result"]["verdict"]["outcome"] == "success", event
+        assert event["result"]["xcom"] == {"rows": 3}, event
+        assert event["sidecar_running"] is True
+    # The worker stops the sidecar on re-entry; until then the pod waits (its main container is done).
+    assert cluster.pod("default", name)["status"]["phase"] == "Running"
+    hook.delete_pod(name, "default", grace_period_seconds=0)
