@@ -13,7 +13,7 @@ fi
 .venv/bin/python -m uv pip install --quiet --python "$venv/bin/python" \
     -c scripts/constraints-kubernetes36.txt -e ".[test]"
 "$venv/bin/python" -c 'import kubernetes, kubernetes_asyncio as a; print(f"kubernetes {kubernetes.__version__}, kubernetes_asyncio {a.__version__}")'
-exec "$venv/bin/python" -m pytest \
+exec "$venv/bin/python" -m pytest -n 2 \
     tests/pod/test_kubernetes_client_versions.py \
     tests/operators/test_pod_shape.py \
     tests/operators/test_pod_log_order.py \

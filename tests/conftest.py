@@ -29,9 +29,10 @@ os.environ.pop("KUBECONFIG", None)
 pytest_plugins = ["tests.airflow_fixtures", "tests.dag_runner"]
 
 # Tests that must not share the machine's two cores with another test: real Airflow processes (scheduler,
-# triggerer, API server, task processes killed and restarted) and scenarios timed against a deadline.
+# triggerer, API server, task processes killed and restarted) and scenarios timed against a deadline
+# (marked where they are defined, e.g. the fault matrix's worker and execution_timeout rows).
 # `scripts/test.sh` runs everything else on two xdist workers, then these alone.
-_SERIAL_DIRS = ("tests/e2e/", "tests/reliability/")
+_SERIAL_DIRS = ("tests/e2e/",)
 _SERIAL_FIXTURES = {"airflow_api_server", "triggerer"}
 
 

@@ -78,6 +78,12 @@ class Scenario:
     sync: Cell | str  # a str says why the cell does not apply
     deferrable: Cell | str
 
+    @property
+    def serial(self) -> bool:
+        """Run alone (marker ``serial``): real Airflow processes, or a deadline of seconds."""
+        cells = [c for c in (self.sync, self.deferrable) if isinstance(c, Cell)]
+        return self.id.startswith("execution_timeout") or any(c.worker for c in cells)
+
 
 # -- how each fault is driven: drive(cluster, run, dag_id, request) -> DagResult ---------------------------
 
@@ -279,7 +285,10 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(s, id=s.id, marks=[pytest.mark.serial] if s.serial else []) for s in SCENARIOS],
+)
 def test_pod_fault(local_cluster_connection, run_dag, mode, request, scenario):
     cell = getattr(scenario, mode)
     if isinstance(cell, str):
