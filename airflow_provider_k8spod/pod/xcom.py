@@ -192,38 +192,10 @@ def inject_xcom_sidecar(
     mounted at ``/airflow/xcom`` in the main container, is a :class:`PodSpecError`.
     """
     pod = copy.deepcopy(pod)
-    spec = pod.setdefault("spec", {})
-    containers: list[dict[str, Any]] = spec.setdefault("containers", [])
-    main = next((c for c in containers if c.get("name") == main_container), None)
-    if main is None:
-        raise PodSpecError(f"spec.containers: no container named {main_container!r} to mount the XCom volume")
     if main_container == XCOM_SIDECAR_NAME:
         raise PodSpecError(f"spec.containers: the main container may not be called {XCOM_SIDECAR_NAME!r}")
-
-    volumes: list[dict[str, Any]] = spec.setdefault("volumes", [])
-    for i, volume in enumerate(volumes):
-        if volume.get("name") == XCOM_VOLUME_NAME:
-            if set(volume) - {"name", "emptyDir"}:
-                raise PodSpecError(
-                    f"spec.volumes[{i}]: the volume name {XCOM_VOLUME_NAME!r} is reserved for the XCom "
-                    "sidecar's emptyDir when do_xcom_push=True; rename your volume"
-                )
-            break
-    else:
-        volumes.insert(0, {"name": XCOM_VOLUME_NAME, "emptyDir": {}})
-
-    mounts: list[dict[str, Any]] = main.setdefault("volumeMounts", [])
-    index = containers.index(main)
-    for j, mount in enumerate(mounts):
-        if mount.get("mountPath") == XCOM_MOUNT_PATH:
-            if mount.get("name") != XCOM_VOLUME_NAME:
-                raise PodSpecError(
-                    f"spec.containers[{index}].volumeMounts[{j}]: {XCOM_MOUNT_PATH} is where the XCom volume "
-                    "is mounted when do_xcom_push=True; mount your volume elsewhere"
-                )
-            break
-    else:
-        mounts.insert(0, {"name": XCOM_VOLUME_NAME, "mountPath": XCOM_MOUNT_PATH})
+    _mount_xcom_volume(pod, main_container, "sidecar")
+    containers: list[dict[str, Any]] = pod["spec"]["containers"]
 
     sidecar = sidecar_container(settings)
     for i, container in enumerate(containers):
@@ -425,7 +397,12 @@ def _mount_xcom_volume(pod: dict[str, Any], main_container: str, transport: str)
             if set(volume) - {"name", "emptyDir"}:
                 raise PodSpecError(
                     f"spec.volumes[{i}]: the volume name {XCOM_VOLUME_NAME!r} is reserved for the XCom "
-                    f"emptyDir when do_xcom_push=True (xcom_transport={transport!r}); rename your volume"
+                    + (
+                        "sidecar's emptyDir when do_xcom_push=True"
+                        if transport == "sidecar"
+                        else f"emptyDir when do_xcom_push=True (xcom_transport={transport!r})"
+                    )
+                    + "; rename your volume"
                 )
             break
     else:
