@@ -96,8 +96,12 @@ def test_the_script_loads_exactly_the_images_the_kind_scenarios_use() -> None:
 
 
 def test_the_parser_follows_module_constants_and_reads_both_spellings() -> None:
-    # test_evicted_pod (not a kind scenario) builds its DAG from SLEEPER, a constant of its module.
-    texts = _sources_used("tests.operators.test_pod_outcomes", {"test_evicted_pod"}, set())
+    # A resilience test (not a kind scenario) builds its DAG from TWO_THOUSAND_LINES, a constant of its module.
+    texts = _sources_used(
+        "tests.operators.test_pod_resilience",
+        {"test_a_log_stream_cut_every_20_kb_still_delivers_every_line_once"},
+        set(),
+    )
     assert {image for text in texts for image in IMAGE.findall(text)} == {"busybox:1.36"}
     spelled = 'image="busybox:1.36", init_containers=[{"name": "m", "image": "python:3.11"}]'
     assert IMAGE.findall(spelled) == ["busybox:1.36", "python:3.11"]

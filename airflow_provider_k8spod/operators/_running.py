@@ -309,12 +309,18 @@ class PodRunning:
                 except K8sPodError as exc:
                     result.xcom_error = exc
             elif result is not None and event.get("sidecar_running"):
-                await lifecycle.stop_sidecar()  # the trigger read the result and left the sidecar running
+                # The trigger read the result and left the sidecar running: stop it, and take the pod as
+                # it ends (its final phase) for cleanup and remote_pod.
+                final = await lifecycle.stop_sidecar()
+                if final is not None:
+                    result.pod = final
             if not own_cleanup:
                 await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
             return result
 
         run_on_loop_thread(finish(), runner)
+        if result is not None and result.pod and event.get("sidecar_running"):
+            op.pod = op.remote_pod = ObservedPod(result.pod)
         if own_cleanup and result is not None:
             self._subclass_cleanup(lifecycle, result, context)
         problem = lifecycle.cleanup_problem

@@ -1454,9 +1454,23 @@ class PodLifecycle:
         self._xcom_pending = False
         return await self._read_xcom(watcher)
 
-    async def stop_sidecar(self) -> None:
-        """Stop the XCom sidecar of the attached pod (left running by a trigger once it read the result)."""
+    async def stop_sidecar(self) -> dict[str, Any] | None:
+        """Stop the XCom sidecar of the attached pod (left running by a trigger once it read the result);
+        return the pod as it then ends: its final phase, read within ``settle_timeout`` (the pod as last
+        read if it takes longer; None if it cannot be read), so cleanup and the operator's ``remote_pod``
+        see the finished pod, as in the synchronous path."""
         await self._stop_sidecar()
+        name, namespace = self._pod_ref()
+        deadline = self.clock() + self.settings.settle_timeout
+        pod: dict[str, Any] | None = None
+        while True:
+            try:
+                pod = await self.hook.get_pod(name, namespace)
+            except (KubernetesApiError, OSError):
+                return pod
+            if st.is_finished(pod) or self.clock() >= deadline:
+                return pod
+            await asyncio.sleep(0.2)
 
     async def _stop_sidecar(self) -> None:
         name, namespace = self._pod_ref()

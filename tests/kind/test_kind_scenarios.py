@@ -9,7 +9,6 @@ from __future__ import annotations
 from tests.e2e.test_worker_restarts import (  # noqa: F401
     test_kill_deletes_the_pod,
     test_retry_after_a_finished_pod_starts_a_fresh_one,
-    test_worker_killed_mid_run_the_retry_adopts_the_running_pod,
 )
 from tests.operators.test_pod_outcomes import (  # noqa: F401
     test_active_deadline_exceeded,
