@@ -229,6 +229,9 @@ def fill_in_the_form(
     # Extra fields (the accordion closes the standard ones): every extra the hook reads, with its label
     # and description, in the right widget.
     form.open_extra_fields()
+    from airflow_provider_k8spod._provider_info import connection_fields
+
+    choices = {name for name, field in connection_fields().items() if "enum" in field.get("schema", {})}
     for name, (kind, label, description) in EXTRA_FIELDS.items():
         element, shown_label, helper = form.field(f"element_{name}")
         assert (shown_label, helper) == (label, description), name
@@ -238,6 +241,8 @@ def fill_in_the_form(
             "secret": ("input", "password"),  # masked
             "text": ("textarea", "textarea"),  # keeps line breaks
         }.get(kind, ("input", "text"))
+        if name in choices:
+            expected = ("input", "hidden")  # a choice list: the UI's select keeps its value in a hidden input
         assert widget == expected, f"{name}: {widget}, expected {expected}"
 
     # Fill it in as a user would: the PEM as it is (several lines), a namespace.
