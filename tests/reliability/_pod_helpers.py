@@ -18,8 +18,6 @@ from typing import Any
 
 from tests.operators.kpo import task_pods
 
-LINE = re.compile(r"\[base\] line (\d+)\b")
-
 
 def numbered_pod(
     lines: int, *, pace: float = 0.1, hold: bool = False, pause_after: int = 0, extra: str = ""
@@ -41,11 +39,6 @@ def numbered_pod(
     if pause_after:
         work = """, volumes=[{"name": "work", "emptyDir": {}}], volume_mounts=[{"name": "work", "mountPath": "/work"}]"""
     return f"""image="busybox:1.36", cmds=["sh", "-c", {script!r}], do_xcom_push=True{work}{", " + extra if extra else ""}"""
-
-
-def numbered(log: str) -> list[int]:
-    """The numbers of the ``[base] line N`` lines of a task log, in the order they appear."""
-    return [int(m.group(1)) for m in LINE.finditer(log)]
 
 
 def log_by_try(log: str) -> dict[int, str]:

@@ -32,10 +32,10 @@ from tests.reliability._pod_helpers import (
     after_line,
     airflow_logs,
     log_by_try,
-    numbered,
     numbered_pod,
     wait_until_no_pod,
 )
+from tests.reliability.matrix import numbered_lines as numbered
 
 # Two nodes (with every node lost the node lifecycle controller evicts nothing); a lost node is noticed
 # after 0.5 s and its pods are evicted after 1 s (instead of 40 s and 300 s).
