@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -67,6 +68,11 @@ def import_path(obj: Any) -> str | None:
     if not module or not qualname or "<" in qualname or module == "__main__":
         return None
     return f"{module}.{qualname}"
+
+
+# Orders on_kill (the main thread, in a signal handler) against the pod being created (the lifecycle's
+# thread): whichever comes second deletes the pod. Module level: an operator is deep-copied, a lock cannot be.
+_KILL_LOCK = threading.Lock()
 
 
 class PodRunning:
@@ -129,7 +135,12 @@ class PodRunning:
         op: Any = self
 
         def created(name: str, namespace: str) -> None:
-            self._pod_ref = (name, namespace)
+            with _KILL_LOCK:
+                self._pod_ref = (name, namespace)
+                killed = self._killed
+            if killed:  # killed while the pod was being created: on_kill had no pod to delete
+                self._kill_pod()
+                return
 
             def push() -> None:
                 ti = context["ti"]
@@ -441,13 +452,19 @@ class PodRunning:
     def on_kill(self) -> None:
         """The task is being killed (marked failed/success by a user, or its worker is stopping).
 
-        Deletes the pod with ``termination_grace_period``, unless ``on_kill_action="keep_pod"``. (A deferred
-        task's pod is deleted by the trigger's ``on_kill``.)
+        Deletes the pod with ``termination_grace_period``, unless ``on_kill_action="keep_pod"``; a pod still
+        being created is deleted as soon as it exists. (A deferred task's pod is deleted by the trigger's
+        ``on_kill``.)
         """
+        with _KILL_LOCK:
+            self._killed = True
+            known = self._pod_ref is not None
+        if known:
+            self._kill_pod()
+
+    def _kill_pod(self) -> None:
         op: Any = self
-        self._killed = True
-        if self._pod_ref is None:
-            return
+        assert self._pod_ref is not None
         name, namespace = self._pod_ref
         if op.on_kill_action == "keep_pod":
             self.log.info("Task killed; keeping pod %s/%s (on_kill_action=keep_pod)", namespace, name)

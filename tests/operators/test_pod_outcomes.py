@@ -29,6 +29,28 @@ def test_active_deadline_exceeded(local_cluster_connection, run_dag):
     assert local_cluster_connection.pods() == []
 
 
+KILLED_EARLY = """
+class KilledEarly(KubernetesPodOperator):
+    def execute(self, context):
+        self.on_kill()  # what a SIGTERM does when it arrives before the pod exists
+        return super().execute(context)
+"""
+
+
+def test_a_kill_before_the_pod_exists_deletes_it_once_created(local_cluster_connection, run_dag):
+    result = run_dag(
+        dag_source(
+            "killed_early",
+            """image="busybox:1.36", cmds=["sh", "-c", "echo started; sleep 20"]""",
+            extra=KILLED_EARLY,
+            operator="KilledEarly",
+        )
+    )
+    assert result.task_states == {"task": "failed"}
+    assert "Task killed; deleted pod default/task-" in result.log
+    assert task_pods(local_cluster_connection) == []
+
+
 @pytest.mark.parametrize(("exit_code", "state"), [(100, "skipped"), (3, "failed"), (0, "success")])
 def test_skip_on_exit_code(run_dag, exit_code, state):
     result = run_dag(
