@@ -886,7 +886,13 @@ class PodLifecycle:
         await self._drain_followers(watcher)
         xcom, xcom_error = NO_RESULT, None
         transport = self.settings.xcom_transport
-        if self.settings.do_xcom_push and (transport != "sidecar" or not watcher.deleted):
+        if self.settings.do_xcom_push and transport == "sidecar" and watcher.deleted:
+            # Its main container may have succeeded, but the result went with the pod: never a silent None.
+            xcom_error = XComResultError(
+                f"pod {self.pod_name} was deleted before its XCom result could be read from the "
+                f"{XCOM_SIDECAR_NAME} container"
+            )
+        elif self.settings.do_xcom_push:
             try:
                 if transport == "termination_message":
                     xcom = parse_termination_message(watcher.pod or final, self.main)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.operators.kpo import dag_source, task_pods
+from tests.operators.kpo import WhenPod, dag_source, task_pods
 
 pytestmark = pytest.mark.usefixtures("local_cluster_connection", "mode")
 
@@ -128,6 +128,38 @@ def test_native_sidecar_does_not_hold_the_task(local_cluster_connection, run_dag
     )
     assert result.task_states == {"task": "success"}
     wait_until_gone(local_cluster_connection)
+
+
+def _main_terminated(pod):
+    return any(
+        s["name"] == "base" and "terminated" in (s.get("state") or {})
+        for s in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+def test_a_pod_deleted_after_success_before_its_xcom_is_read_fails_the_task(
+    local_cluster_connection, run_dag
+):
+    """The main container succeeded, but the pod (and its sidecar's result) went away before the result was
+    read: a failed try that says so, never a success with no XCom."""
+    cluster = local_cluster_connection
+    # The log is read late (every log request waits 4 s), so the pod is gone before the follower is done.
+    cluster.faults.latency("get", "pods/log", seconds=4)
+    with WhenPod(
+        cluster, _main_terminated, lambda c, p: c.delete_pod("default", p["metadata"]["name"], 0)
+    ) as fault:
+        result = run_dag(
+            dag_source(
+                "xcom_pod_deleted",
+                """image="busybox:1.36", cmds=["sh", "-c", "echo '{\\"n\\": 1}' > /airflow/xcom/return.json"],
+                do_xcom_push=True, execution_timeout=datetime.timedelta(seconds=90)""",
+            )
+        )
+    assert fault.fired.is_set()
+    assert result.task_states == {"task": "failed"}
+    assert "was deleted before its XCom result could be read" in result.log
+    assert result.xcom("task") is None
+    wait_until_gone(cluster)
 
 
 def test_xcom_sidecar_with_a_failing_main_container_does_not_hang(local_cluster_connection, run_dag):
