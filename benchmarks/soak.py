@@ -27,10 +27,18 @@ The expected outcome of each task, and why faults cannot make it ambiguous
       watches, logs and exec, watch expiry and compaction, log rotation, the triggerer killed and restarted)
       touch every task. Log rotation only hits a pod while its log is being followed (its task log grew
       in the last 2 s and ends with the pod's lines): lines rotated away before anyone read them are lost on a real cluster too.
-    * Airflow's scheduler sometimes fails a task instance itself, on an executor event that no longer
-      matches the database (a stale "success" of the process that deferred, apache/airflow#66374, #72716).
-      Such tasks are listed apart (``tasks_failed_by_airflow_state_mismatch``), not as provider losses. So: expected state ``failed`` for the tasks meant to fail (and their final try's log
-      names ``exit code 3``), ``success`` for all others.
+    * Airflow's scheduler sometimes fails or retries a task instance itself, on an executor event that no
+      longer matches the database: the deferring process's "success" read after the trigger's event has
+      already queued the task again (apache/airflow#66374, #72716; the scheduler log says "finished with
+      state success, but the task instance's state attribute is queued"). The task's tries, logs and pods
+      then no longer follow the plan (the retry may even run with the old try number). A task that ends
+      off the plan after such an event is set apart (``tasks_disturbed_by_airflow_state_mismatch``, with
+      what happened to it), as are its pods left (``pods_left_of_tasks_set_apart``; ``airflow k8spod
+      cleanup-pods`` removes them), not counted as provider losses. So: expected state ``failed`` for the
+      tasks meant to fail (and their final try's log names ``exit code 3``), ``success`` for all others.
+    * A triggerer killed with SIGKILL cannot save where its triggers were: their lines since the last
+      checkpoint are printed again by the next triggerer (at-least-once). Those are counted apart
+      (``log_lines_repeated_after_triggerer_crash``); with SIGTERM nothing may be repeated.
     * Lines: the log files of the task's final try (``attempt=<try>.log`` and its trigger logs) must hold
       ``soak-line 1/N`` .. ``N/N`` each once. Lost = numbers missing; repeated = extra occurrences.
     * XCom: a task that pushes has exactly its ``{"task", "n"}``; one that does not push has none; tasks
@@ -299,8 +307,12 @@ class Record:
     pods_left: list[str]
     processes_left: int
     ambiguous: set[str] = field(default_factory=set)
-    # task key -> the scheduler's "state mismatch" message, when Airflow itself failed the task instance
+    # task key -> the scheduler's "state mismatch" message, when Airflow itself failed or retried the task
     airflow_mismatch: dict[str, str] = field(default_factory=dict)
+    # task key -> lines printed again by a trigger after its triggerer was SIGKILLed (at-least-once)
+    crash_repeats: dict[str, int] = field(default_factory=dict)
+    # the task key of each of ``pods_left`` (same order; empty: unknown)
+    pods_left_tasks: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
 
@@ -323,73 +335,97 @@ def numbered_lines(text: str) -> list[int]:
 
 
 def compute_figures(specs: Sequence[TaskSpec], record: Record) -> dict[str, Any]:
-    """The soak's figures from the plan and the record; ``problems`` lists each task that is off."""
+    """The soak's figures from the plan and the record; ``problems`` lists each task that is off.
+
+    Set apart, not counted as provider losses (each listed with what happened to it):
+    * a task whose outcome Airflow's scheduler disturbed itself (a stale executor event made it fail or
+      retry the task instance, apache/airflow#66374): its tries, logs and pods no longer follow the plan;
+    * lines printed again after a triggerer was SIGKILLed: a trigger saves where it is on the way out, a
+      SIGKILL gives it no way out (at-least-once; ``log_lines_repeated_after_triggerer_crash``).
+    """
     problems: dict[str, list[str]] = defaultdict(list)
     by_airflow: list[str] = []
-    expected_ok = lost = repeated = disorder = wrong_xcom = 0
+    expected_ok = lost = repeated = crash_repeated = disorder = wrong_xcom = 0
+    per_try: Counter[tuple[str, int]] = Counter(record.pods_seen.values())
     for spec in specs:
         key = spec.key
         if key in record.ambiguous:
             continue
         state = record.states.get(key, "missing")
-        if state != spec.expected_state and key in record.airflow_mismatch:
-            # Airflow's scheduler failed it on a stale executor event, not the provider: shown apart.
-            by_airflow.append(key)
-            problems[key].append(f"{state}, by the scheduler: {record.airflow_mismatch[key]}")
-            continue
+        found: list[str] = []
+        counts: Counter[str] = Counter()
         if state == spec.expected_state:
-            expected_ok += 1
+            counts["ok"] += 1
         else:
-            problems[key].append(f"state {state}, expected {spec.expected_state}")
+            found.append(f"state {state}, expected {spec.expected_state}")
         seen = numbered_lines(record.logs.get(key, ""))
         distinct = set(seen)
         missing = [n for n in range(1, spec.lines + 1) if n not in distinct]
         extra = len(seen) - len(distinct)
+        after_crash = min(extra, record.crash_repeats.get(key, 0))
+        extra -= after_crash
         ordered = [n for i, n in enumerate(seen) if i == 0 or n > seen[i - 1]]
-        out_of_order = len(seen) - len(ordered) - extra if len(seen) - len(ordered) > extra else 0
+        out_of_order = max(0, len(seen) - len(ordered) - extra - after_crash)
         if missing:
-            lost += len(missing)
+            counts["lost"] += len(missing)
             shown = ",".join(map(str, missing[:8])) + ("..." if len(missing) > 8 else "")
-            problems[key].append(f"{len(missing)} of {spec.lines} lines lost ({shown})")
+            found.append(f"{len(missing)} of {spec.lines} lines lost ({shown})")
         if extra:
-            repeated += extra
-            problems[key].append(f"{extra} lines repeated")
+            counts["repeated"] += extra
+            found.append(f"{extra} lines repeated")
         if out_of_order:
-            disorder += out_of_order
-            problems[key].append(f"{out_of_order} lines out of order")
+            counts["disorder"] += out_of_order
+            found.append(f"{out_of_order} lines out of order")
         if spec.fail:
-            # (When the scheduler failed it on a stale event, the attempt that would say why never ran.)
-            if (
-                f"exit code {FAIL_EXIT_CODE}" not in record.logs.get(key, "")
-                and key not in record.airflow_mismatch
-            ):
-                problems[key].append(f"the log does not name exit code {FAIL_EXIT_CODE}")
+            if f"exit code {FAIL_EXIT_CODE}" not in record.logs.get(key, ""):
+                found.append(f"the log does not name exit code {FAIL_EXIT_CODE}")
         else:
             got = record.xcoms.get(key)
             if got != spec.expected_xcom:
-                wrong_xcom += 1
-                problems[key].append(f"XCom {got!r}, expected {spec.expected_xcom!r}")
-    per_try: Counter[tuple[str, int]] = Counter(record.pods_seen.values())
-    double = sorted(k for k, n in per_try.items() if n > 1)
-    for key, try_number in double:
-        problems[key].append(f"try {try_number} had {per_try[(key, try_number)]} pods")
+                counts["xcom"] += 1
+                found.append(f"XCom {got!r}, expected {spec.expected_xcom!r}")
+        found += [f"try {t} had {n} pods" for (k, t), n in sorted(per_try.items()) if k == key and n > 1]
+        if found and key in record.airflow_mismatch:
+            by_airflow.append(key)
+            problems[key].append(
+                f"set apart: the scheduler's {record.airflow_mismatch[key]}; then " + "; ".join(found)
+            )
+            continue
+        problems[key].extend(found)
+        expected_ok += counts["ok"]
+        lost += counts["lost"]
+        repeated += counts["repeated"]
+        disorder += counts["disorder"]
+        wrong_xcom += counts["xcom"]
+        if after_crash:
+            crash_repeated += after_crash
+    for key in list(problems):
+        if not problems[key]:
+            del problems[key]
+    apart = set(by_airflow)
+    double = sorted(k for k, n in per_try.items() if n > 1 and k[0] not in apart)
+    tasks_of_left = record.pods_left_tasks or [None] * len(record.pods_left)
+    left = [d for d, k in zip(record.pods_left, tasks_of_left, strict=True) if k not in apart]
+    left_apart = [d for d, k in zip(record.pods_left, tasks_of_left, strict=True) if k in apart]
     checked = len(specs) - len([s for s in specs if s.key in record.ambiguous]) - len(by_airflow)
     return {
         "tasks": len(specs),
         "tasks_checked": checked,
         "tasks_ambiguous": sorted(record.ambiguous),
-        "tasks_failed_by_airflow_state_mismatch": sorted(by_airflow),
+        "tasks_disturbed_by_airflow_state_mismatch": sorted(by_airflow),
         "tasks_in_expected_state": expected_ok,
         "tasks_in_wrong_state": checked - expected_ok,
         "log_lines_expected": sum(
-            s.lines for s in specs if s.key not in record.ambiguous and s.key not in by_airflow
+            s.lines for s in specs if s.key not in record.ambiguous and s.key not in apart
         ),
         "log_lines_lost": lost,
         "log_lines_repeated": repeated,
+        "log_lines_repeated_after_triggerer_crash": crash_repeated,
         "log_lines_out_of_order": disorder,
         "wrong_xcom_values": wrong_xcom,
-        "pods_left_behind": len(record.pods_left),
-        "pods_left": record.pods_left,
+        "pods_left_behind": len(left),
+        "pods_left": left,
+        "pods_left_of_tasks_set_apart": left_apart,
         "processes_left_behind": record.processes_left,
         "pods_created": len(record.pods_seen),
         "tries_with_more_than_one_pod": len(double),
@@ -577,6 +613,8 @@ class FaultDriver(threading.Thread):
         self.timers: list[threading.Timer] = []
         self.journal: list[str] = []
         self.started = 0.0
+        #: Triggerer jobs (the ``job`` table's id) killed with SIGKILL: no chance to save where they were.
+        self.crashed_triggerers: set[int] = set()
 
     def run(self) -> None:
         self.started = time.monotonic()
@@ -748,6 +786,11 @@ class FaultDriver(threading.Thread):
         if not self.busy.acquire(blocking=False):
             return None
         sig = getattr(__import__("signal"), signal)
+        if signal == "SIGKILL":
+            with contextlib.closing(_db(self.home)) as db:
+                row = db.execute("select max(id) from job where job_type='TriggererJob'").fetchone()
+            if row and row[0] is not None:
+                self.crashed_triggerers.add(int(row[0]))
         self.triggerer.signal(sig)
 
         def restart() -> None:
@@ -835,6 +878,7 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
                     parsed = json.loads(parsed)
             xcoms[task_key(task_id, map_index)] = parsed
     logs: dict[str, str] = {}
+    crash_repeats: dict[str, int] = {}
     root = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={RUN_ID}"
     for key, try_number in tries.items():
         task_id, _, rest = key.partition("[")
@@ -842,7 +886,9 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
         if rest:
             folder = folder / f"map_index={rest.rstrip(']')}"
         texts = []
-        for path in sorted(folder.glob(f"attempt={try_number}.log*")):
+        paths = sorted(folder.glob(f"attempt={try_number}.log*"))
+        crash_repeats[key] = _repeated_after_crash(paths, driver.crashed_triggerers)
+        for path in paths:
             for raw in path.read_text(errors="replace").splitlines():
                 try:
                     event = json.loads(raw)
@@ -854,7 +900,9 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
                     texts.append(json.dumps(event["error_detail"]))
         logs[key] = "\n".join(texts)
     recorder.from_events()
-    pods_left = [_describe_pod(p) for p in cluster.pods(NAMESPACE)]
+    left = cluster.pods(NAMESPACE)
+    pods_left = [_describe_pod(p) for p in left]
+    pods_left_tasks = [_pod_task(p) for p in left]
     ambiguous = {key for key, hits in driver.try_faults.items() if hits > RETRIES}
     scheduler_log = "\n".join(p.read_text(errors="replace") for p in sorted(home.glob("scheduler-*.log")))
     faults = dict(driver.counts)
@@ -868,16 +916,40 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
         processes_left=len(cluster.container_processes()),
         ambiguous=ambiguous,
         airflow_mismatch=airflow_mismatches(scheduler_log),
+        crash_repeats=crash_repeats,
+        pods_left_tasks=pods_left_tasks,
         requests=cluster.stats(),
         faults=faults,
     )
+
+
+TRIGGER_LOG = re.compile(r"\.trigger\.(\d+)\.log$")
+
+
+def _repeated_after_crash(paths: Sequence[Path], crashed: set[int]) -> int:
+    """Lines of a SIGKILLed triggerer's trigger log (``attempt=N.log.trigger.<job id>.log``) printed again
+    in a later log file of the same try."""
+    earlier: Counter[int] = Counter()
+    repeated = 0
+    for path in sorted(paths, key=lambda p: int(m[1]) if (m := TRIGGER_LOG.search(p.name)) else -1):
+        numbers = Counter(numbered_lines(path.read_text(errors="replace")))
+        repeated += sum(min(n, earlier[k]) for k, n in numbers.items() if k in earlier)
+        match = TRIGGER_LOG.search(path.name)
+        if match and int(match[1]) in crashed:
+            earlier.update(numbers)
+    return repeated
+
+
+def _pod_task(pod: Mapping[str, Any]) -> str:
+    labels = pod["metadata"].get("labels") or {}
+    return task_key(labels.get("task_id", "?"), int(labels.get("map_index", -1)))
 
 
 def _describe_pod(pod: Mapping[str, Any]) -> str:
     meta = pod["metadata"]
     labels = meta.get("labels") or {}
     status = pod.get("status") or {}
-    key = task_key(labels.get("task_id", "?"), int(labels.get("map_index", -1)))
+    key = _pod_task(pod)
     deleting = " deleting" if meta.get("deletionTimestamp") else ""
     return (
         f"{meta['name']} ({key} try {labels.get('try_number')}, {status.get('phase')}{deleting}, "

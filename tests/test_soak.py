@@ -140,9 +140,35 @@ def test_tasks_failed_by_airflows_scheduler_are_shown_apart():
     record.logs["a"] = ""
     figures = soak.compute_figures(SPECS, record)
     assert soak.losses(figures) == {}  # m[0] ended as expected: its mismatch changed nothing
-    assert figures["tasks_failed_by_airflow_state_mismatch"] == ["a"]
+    assert figures["tasks_disturbed_by_airflow_state_mismatch"] == ["a"]
     assert figures["tasks_checked"] == 3
     assert figures["problems"]["a"] == [
-        "failed, by the scheduler: executor event finished with state success, but the task instance's "
-        "state attribute is queued"
+        "set apart: the scheduler's executor event finished with state success, but the task instance's "
+        "state attribute is queued; then state failed, expected success; 4 of 4 lines lost (1,2,3,4)"
     ]
+
+
+def test_pods_and_lines_of_a_task_disturbed_by_airflow_are_set_apart_and_crash_repeats_counted_apart(
+    tmp_path,
+):
+    record = _record(SPECS, airflow_mismatch={"a": "executor event finished with state success, but ..."})
+    record.pods_seen["uid-2"] = ("a", 1)  # the stale workload adopted nothing but made a second pod
+    record.pods_left[:] = ["a-x (a try 1, Succeeded)", "b-y (b try 1, Running)"]
+    record.pods_left_tasks[:] = ["a", "b"]
+    # c's trigger ran on a triggerer that was SIGKILLed (job 4), then again on job 5.
+    folder = tmp_path
+    (folder / "attempt=1.log").write_text("")
+    (folder / "attempt=1.log.trigger.4.log").write_text("soak-line 1/2\n")
+    (folder / "attempt=1.log.trigger.5.log").write_text("soak-line 1/2\nsoak-line 2/2\n")
+    paths = sorted(folder.iterdir())
+    assert soak._repeated_after_crash(paths, crashed={4}) == 1
+    assert soak._repeated_after_crash(paths, crashed={5}) == 0
+    record.logs["c"] = "soak-line 1/2\nsoak-line 1/2\nsoak-line 2/2\ncontainer 'base' failed with exit code 3"
+    record.crash_repeats["c"] = 1
+    figures = soak.compute_figures(SPECS, record)
+    assert soak.losses(figures) == {"pods_left_behind": 1}
+    assert figures["tasks_disturbed_by_airflow_state_mismatch"] == ["a"]
+    assert figures["pods_left"] == ["b-y (b try 1, Running)"]
+    assert figures["pods_left_of_tasks_set_apart"] == ["a-x (a try 1, Succeeded)"]
+    assert figures["log_lines_repeated_after_triggerer_crash"] == 1
+    assert figures["log_lines_repeated"] == 0
