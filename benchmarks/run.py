@@ -16,7 +16,7 @@ Figures (each side in its own interpreter and Airflow home; pods on the same loc
    Taken from every run of figure 1 and from extra 5 s pods.
 3. **Triggerer scale**: N = 100, 500, 1000 (quick: 1000) deferred pods, N triggers in one asyncio loop
    (``deferrable_bench.py scale``): requests/s, CPU s/min, peak RSS, loop lag.
-4. **Log throughput**: a synchronous task whose container prints 1,000,000 short lines (quick: 200,000):
+4. **Log throughput**: a synchronous task whose container prints 1,000,000 short lines (quick: 50,000):
    lines/s from the container's start to the task's verdict, lines found in the task log, and the peak
    RSS of the task's process meanwhile (``dag.test()`` runs the task in its own process).
 5. **DAG parse cost**: in a fresh interpreter, CPU seconds to ``import airflow.sdk``; to import the
@@ -98,7 +98,7 @@ class Plan:
             counts=[1000],
             warmup=20.0,
             window=20.0,
-            flood_lines=200_000,
+            flood_lines=50_000,
             parse_rounds=3,
             parse_kinds=("sdk", "dag"),
         )

@@ -60,6 +60,7 @@ from airflow_provider_k8spod.pod.logs import (
     line_level,
     missing_range,
     read_after_follow,
+    unread_when_gone,
 )
 from airflow_provider_k8spod.pod.report import PodReport, pod_report
 from airflow_provider_k8spod.pod.spec import main_container_name
@@ -1299,6 +1300,8 @@ class PodLifecycle:
                     await asyncio.sleep(pause)
                 continue
             if isinstance(error, NotFoundError):
+                # The pod is gone with its log: what was not read yet cannot be read any more. Say so.
+                self.log.warning("%s", unread_when_gone(container, cursor))
                 return
             if isinstance(error, BadRequestError):
                 if over:

@@ -298,6 +298,16 @@ def missing_range(container: str, cursor: LogCursor) -> str:
     )
 
 
+def unread_when_gone(container: str, cursor: LogCursor) -> str:
+    """The pod was deleted while its log was being read: lines after the cursor may be lost (pure)."""
+    if cursor.last is None and not cursor.delivered:
+        read = "before any of its lines were read"
+    else:
+        last = cursor.last_text if len(cursor.last_text) <= 200 else cursor.last_text[:200] + "..."
+        read = f"before its log was read to the end (the last line read: {last!r})"
+    return f"The log of container {container} may be incomplete: the pod was deleted {read}"
+
+
 _LEVEL_NAMES = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,

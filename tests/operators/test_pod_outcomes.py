@@ -158,6 +158,7 @@ def test_a_pod_deleted_after_success_before_its_xcom_is_read_fails_the_task(
     assert fault.fired.is_set()
     assert result.task_states == {"task": "failed"}
     assert "was deleted before its XCom result could be read" in result.log
+    assert "The log of container base may be incomplete: the pod was deleted before" in result.log
     assert result.xcom("task") is None
     wait_until_gone(cluster)
 

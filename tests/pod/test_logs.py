@@ -553,6 +553,21 @@ def test_cursor_counts_what_it_delivers_and_says_what_is_missing() -> None:
     )
 
 
+def test_a_pod_deleted_during_its_log_is_named_with_the_last_line_read() -> None:
+    from airflow_provider_k8spod.pod.logs import unread_when_gone
+
+    cursor = LogCursor()
+    assert unread_when_gone("base", cursor) == (
+        "The log of container base may be incomplete: the pod was deleted before any of its lines were read"
+    )
+    chunk = b"2024-01-01T00:00:00.000000001Z line 1\n"
+    assert [cursor.admit(line) for line in LogSplitter().feed(chunk)] == [True]
+    assert unread_when_gone("base", cursor) == (
+        "The log of container base may be incomplete: the pod was deleted before its log was read to the "
+        "end (the last line read: 'line 1')"
+    )
+
+
 @pytest.mark.parametrize(
     ("state", "deleted", "expected"),
     [
