@@ -143,10 +143,16 @@ def test_a_pod_deleted_after_success_before_its_xcom_is_read_fails_the_task(
     """The main container succeeded, but the pod (and its sidecar's result) went away before the result was
     read: a failed try that says so, never a success with no XCom."""
     cluster = local_cluster_connection
-    # The log is read late (every log request waits 4 s), so the pod is gone before the follower is done.
+    # The log is read late (every log request waits 4 s): the pod is deleted once its main container has
+    # ended and its log was asked for (the worker, or the trigger, follows it), before the log arrives.
     cluster.faults.latency("get", "pods/log", seconds=4)
+    asked_before = cluster.stats().get("get pods/log", 0)
+
+    def followed_and_done(pod):
+        return _main_terminated(pod) and cluster.stats().get("get pods/log", 0) > asked_before
+
     with WhenPod(
-        cluster, _main_terminated, lambda c, p: c.delete_pod("default", p["metadata"]["name"], 0)
+        cluster, followed_and_done, lambda c, p: c.delete_pod("default", p["metadata"]["name"], 0)
     ) as fault:
         result = run_dag(
             dag_source(
