@@ -172,3 +172,20 @@ def test_pods_and_lines_of_a_task_disturbed_by_airflow_are_set_apart_and_crash_r
     assert figures["pods_left_of_tasks_set_apart"] == ["a-x (a try 1, Succeeded)"]
     assert figures["log_lines_repeated_after_triggerer_crash"] == 1
     assert figures["log_lines_repeated"] == 0
+
+
+def test_lines_the_triggerer_wrote_to_its_own_log_are_counted_apart_not_lost():
+    log = (
+        "2026-12-02T00:58:55.72Z [info     ] [base] soak-line 2/2          [airflow_provider_k8spod.triggers.pod."
+        "KubernetesPodTrigger] dag_id=soak loc=triggerer_job_runner.py:1046 map_index=0 run_id=soak_run "
+        "task_id=m ti_id=01a2 try_number=1\n"
+        "2026-12-02T00:58:55.72Z [info     ] [base] soak-line 1/2          [x] dag_id=soak map_index=-1 "
+        "run_id=soak_run task_id=a ti_id=01a3 try_number=2\n"  # a's earlier try: not its final one
+    )
+    misrouted = soak.misrouted_lines(log, {"m[0]": 1, "a": 1})
+    assert misrouted == {"m[0]": {2}}
+    record = _record(SPECS, misrouted=misrouted)
+    record.logs["m[0]"] = "soak-line 1/4\nsoak-line 3/4\nsoak-line 4/4"
+    figures = soak.compute_figures(SPECS, record)
+    assert soak.losses(figures) == {}
+    assert figures["log_lines_misrouted_by_airflow_triggerer"] == 1
