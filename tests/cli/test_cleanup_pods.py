@@ -115,7 +115,6 @@ def test_cleanup_pods_deletes_only_orphans(
         assert "2 pod(s) would be deleted in namespace 'default' (dry run: nothing deleted)." in dry.stdout
         assert {p["metadata"]["name"] for p in cluster.pods("default")} >= set(pods)
 
-        print(dry.stdout)
         # The default --min-age (5 minutes) protects pods this young (Airflow's own parser, in-process).
         from airflow.cli.cli_parser import get_parser
 
