@@ -131,6 +131,24 @@ def test_cleanup_pods_deletes_only_orphans(
             cluster.wait_for_pod("default", name, gone=True)
         left = {p["metadata"]["name"] for p in cluster.pods("default")}
         assert left >= {"running", "deferred", "adoptable", "upstream", "kept"}
+
+        # --verbose says why each of ours is left alone; --include-kept would take the kept pod too.
+        args = get_parser().parse_args(
+            ["k8spod", "cleanup-pods", "--dry-run", "-v", "--include-kept", "--min-age=0"]
+        )
+        capfd.readouterr()
+        args.func(args)
+        rows = {
+            line.split()[1]: line
+            for line in capfd.readouterr().out.splitlines()
+            if line.startswith("default ")
+        }
+        assert set(rows) == {"running", "deferred", "adoptable", "kept"}  # never upstream's
+        assert "(left alone) its try is running" in rows["running"]
+        assert "(left alone) its try is deferred" in rows["deferred"]
+        assert "(left alone) a live pod of try 1: try 2 (queued) may adopt it" in rows["adoptable"]
+        assert "the task instance is success" in rows["kept"]
+        assert "(left alone)" not in rows["kept"]
     finally:
         for name in pods:
             hook.delete_pod(name, "default", grace_period_seconds=0)
