@@ -132,17 +132,16 @@ def test_cleanup_pods_deletes_only_orphans(
         left = {p["metadata"]["name"] for p in cluster.pods("default")}
         assert left >= {"running", "deferred", "adoptable", "upstream", "kept"}
 
-        # --verbose says why each of ours is left alone; --include-kept would take the kept pod too.
+        # --verbose says why each of ours is left alone; --include-kept would take the kept pod too (and
+        # --all-namespaces lists the pods of every namespace).
         args = get_parser().parse_args(
-            ["k8spod", "cleanup-pods", "--dry-run", "-v", "--include-kept", "--min-age=0"]
+            ["k8spod", "cleanup-pods", "--dry-run", "-v", "--include-kept", "--min-age=0", "--all-namespaces"]
         )
         capfd.readouterr()
         args.func(args)
-        rows = {
-            line.split()[1]: line
-            for line in capfd.readouterr().out.splitlines()
-            if line.startswith("default ")
-        }
+        out = capfd.readouterr().out
+        assert "1 pod(s) would be deleted in every namespace (dry run: nothing deleted)." in out
+        rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("default ")}
         assert set(rows) == {"running", "deferred", "adoptable", "kept"}  # never upstream's
         assert "(left alone) its try is running" in rows["running"]
         assert "(left alone) its try is deferred" in rows["deferred"]
