@@ -97,7 +97,7 @@ def cleanup_pods(
     include_kept: bool = False,
     dry_run: bool = False,
     verbose: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     now: datetime.datetime | None = None,
 ) -> int:
     """List (``namespace`` None: every namespace), judge and delete; returns the exit code (1 when a
@@ -105,6 +105,7 @@ def cleanup_pods(
     from airflow_provider_k8spod.pod.identity import pod_task_identity
 
     now = now or datetime.datetime.now(datetime.UTC)
+    out = out or sys.stdout  # the current one (not the one at import time)
     pods = list(hook.list_pods(namespace, label_selector=MARKER_SELECTOR))
     identities = [i for i in (pod_task_identity(p) for p in pods) if i is not None]
     records = task_instance_records(identities)
