@@ -109,3 +109,15 @@ def test_parse_min_age_refuses(text: str) -> None:
 )
 def test_format_age(seconds: float, text: str) -> None:
     assert format_age(seconds) == text
+
+
+def test_namespace_and_all_namespaces_together_are_refused() -> None:
+    import argparse
+
+    from airflow_provider_k8spod.cli.cleanup import run
+
+    args = argparse.Namespace(
+        min_age="5m", all_namespaces=True, namespace="etl", conn_id="kubernetes_default"
+    )
+    with pytest.raises(SystemExit, match="--namespace and --all-namespaces: give one of them"):
+        run(args)
