@@ -48,7 +48,8 @@ __all__ = [
     "pod_age_seconds",
 ]
 
-#: Upstream's label on a pod whose outcome a task already took (``on_finish_action`` kept it).
+#: Upstream's label on a pod whose outcome a task already took (``on_finish_action`` kept it); the same as
+#: ``pod.lifecycle.CHECKED_LABEL``, not imported from there to keep this module free of I/O code.
 CHECKED_LABEL = "already_checked"
 #: A try runs: its pod is in use (a deferred task's pod is followed by the triggerer).
 RUNNING_STATES = frozenset({"running", "deferred"})

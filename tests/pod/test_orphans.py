@@ -121,3 +121,9 @@ def test_namespace_and_all_namespaces_together_are_refused() -> None:
     )
     with pytest.raises(SystemExit, match="--namespace and --all-namespaces: give one of them"):
         run(args)
+
+
+def test_the_kept_label_is_the_lifecycles() -> None:
+    from airflow_provider_k8spod.pod import lifecycle, orphans
+
+    assert orphans.CHECKED_LABEL == lifecycle.CHECKED_LABEL == "already_checked"
