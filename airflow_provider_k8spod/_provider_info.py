@@ -25,6 +25,9 @@ TASK_DECORATORS = {
     "k8spod_cmd": "airflow_provider_k8spod.decorators.kubernetes_cmd.kubernetes_cmd_task",
 }
 
+#: ``airflow k8spod ...`` (``cleanup-pods``): functions returning Airflow CLI command groups.
+CLI_COMMANDS = ["airflow_provider_k8spod.cli.definition.get_cli_commands"]
+
 _SCHEMA_TYPES = {"bool": "boolean", "str": "string", "text": "string", "secret": "string", "json": "string"}
 
 
@@ -83,6 +86,7 @@ def provider_info() -> dict[str, Any]:
             }
         ],
     }
+    info["cli"] = CLI_COMMANDS
     info["task-decorators"] = [{"class-name": path, "name": name} for name, path in TASK_DECORATORS.items()]
     if TRIGGER_MODULES:
         info["triggers"] = [{"integration-name": INTEGRATION, "python-modules": TRIGGER_MODULES}]

@@ -151,3 +151,15 @@ def test_upstream_provider_installed_too(tmp_path):
         "airflow_provider_k8spod.decorators.kubernetes",
     ]
     assert "The taskflow decorator 'kubernetes' has been already registered" in result.stdout + result.stderr
+
+
+def test_cli_commands_are_registered():
+    from airflow.providers_manager import ProvidersManager
+
+    (path,) = get_provider_info()["cli"]
+    functions = {f"{f.__module__}.{f.__name__}" for f in ProvidersManager().cli_command_functions}
+    assert path in functions
+    module, _, name = path.rpartition(".")
+    (group,) = getattr(importlib.import_module(module), name)()
+    assert group.name == "k8spod"
+    assert [c.name for c in group.subcommands] == ["cleanup-pods"]

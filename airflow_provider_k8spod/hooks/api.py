@@ -102,7 +102,7 @@ def get_pod(name: str, namespace: str) -> ApiRequest:
 
 
 def list_pods(
-    namespace: str,
+    namespace: str | None,
     *,
     label_selector: str | None = None,
     field_selector: str | None = None,
@@ -111,6 +111,8 @@ def list_pods(
     query = _selectors(label_selector, field_selector)
     if resource_version is not None:
         query.append(("resourceVersion", resource_version))
+    if namespace is None:  # every namespace
+        return ApiRequest("list", "pods", "GET", "/api/v1/pods", tuple(query), what="pods in every namespace")
     return ApiRequest(
         "list", "pods", "GET", _pod_path(namespace), tuple(query), what=describe_pod(None, namespace)
     )

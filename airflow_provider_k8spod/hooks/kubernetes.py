@@ -260,8 +260,9 @@ class KubernetesHook(_HookBase):
         return result
 
     def list_pods(
-        self, namespace: str, *, label_selector: str | None = None, field_selector: str | None = None
+        self, namespace: str | None, *, label_selector: str | None = None, field_selector: str | None = None
     ) -> PodList:
+        """Pods of ``namespace`` (None: of every namespace) matching the selectors."""
         data = self._call(
             api.list_pods(namespace, label_selector=label_selector, field_selector=field_selector)
         )

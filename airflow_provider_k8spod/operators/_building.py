@@ -15,7 +15,8 @@ from airflow_provider_k8spod.hooks.access import ClusterAccess, running_in_clust
 from airflow_provider_k8spod.hooks.connection import ConnectionSettings, load_connection_settings
 from airflow_provider_k8spod.operators._airflow import airflow_version_label, apply_pod_mutation_hook, redact
 from airflow_provider_k8spod.operators._arguments import SIDECAR_ARGUMENTS
-from airflow_provider_k8spod.pod.identity import TaskIdentity
+from airflow_provider_k8spod.pod.arguments import derived_active_deadline
+from airflow_provider_k8spod.pod.identity import ACTIVE_DEADLINE_SOURCE_ANNOTATION, TaskIdentity
 from airflow_provider_k8spod.pod.normalize import is_model, to_model
 from airflow_provider_k8spod.pod.spec import POD_ARGUMENTS, build_pod, pod_to_yaml
 from airflow_provider_k8spod.pod.xcom import resolve_xcom_transport, sidecar_settings
@@ -38,6 +39,7 @@ class PodBuilding(_Base):
     env_vars: Any
     kubernetes_conn_id: str | None
     BASE_CONTAINER_NAME: str
+    ACTIVE_DEADLINE_MARGIN_SECONDS: float
 
     @property
     def passed_arguments(self) -> frozenset[str]:
@@ -132,6 +134,9 @@ class PodBuilding(_Base):
                     f"{', '.join(passed)}: there is no XCom sidecar with xcom_transport={transport!r}; "
                     "remove the argument or use xcom_transport='sidecar'"
                 )
+        deadline = derived_active_deadline(
+            getattr(self, "execution_timeout", None), self.ACTIVE_DEADLINE_MARGIN_SECONDS
+        )
         pod = build_pod(
             self.pod_arguments(),
             task_id=self.task_id,
@@ -143,8 +148,16 @@ class PodBuilding(_Base):
             extra_labels=self._extra_labels(in_cluster=None if context is None else self._in_cluster()),
             default_base_container_name=self.BASE_CONTAINER_NAME,
             allow_templates=context is None,
+            derived_active_deadline_seconds=deadline,
         )
-        return apply_pod_mutation_hook(pod)
+        pod = apply_pod_mutation_hook(pod)
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        if (
+            ACTIVE_DEADLINE_SOURCE_ANNOTATION in annotations
+            and (pod.get("spec") or {}).get("activeDeadlineSeconds") != deadline
+        ):
+            annotations.pop(ACTIVE_DEADLINE_SOURCE_ANNOTATION)  # the cluster policy changed the deadline
+        return pod
 
     @staticmethod
     def _extra_labels(*, in_cluster: bool | None) -> dict[str, str]:

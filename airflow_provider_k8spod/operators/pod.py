@@ -38,7 +38,11 @@ from airflow_provider_k8spod.operators._arguments import record_passed_arguments
 from airflow_provider_k8spod.operators._building import PodBuilding
 from airflow_provider_k8spod.operators._running import PodRunning
 from airflow_provider_k8spod.operators._upstream import UpstreamSurface
-from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
+from airflow_provider_k8spod.pod.arguments import (
+    ACTIVE_DEADLINE_MARGIN_SECONDS,
+    check_startup_timeouts,
+    skip_exit_codes,
+)
 from airflow_provider_k8spod.pod.lifecycle import PodLifecycle
 from airflow_provider_k8spod.pod.spec import (
     DEFAULT_BASE_CONTAINER_NAME,
@@ -88,6 +92,9 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
     POST_TERMINATION_TIMEOUT = 30
     #: Seconds a CreateContainerConfigError (a missing ConfigMap or Secret) may last before the start fails.
     CONFIG_ERROR_GRACE_SECONDS = 30
+    #: Seconds added to ``execution_timeout`` for the pod's ``activeDeadlineSeconds`` when
+    #: ``active_deadline_seconds`` is not set (docs/operator.md, "A deadline Kubernetes enforces").
+    ACTIVE_DEADLINE_MARGIN_SECONDS: float = ACTIVE_DEADLINE_MARGIN_SECONDS
 
     template_fields: Sequence[str] = (
         "image",

@@ -7,13 +7,50 @@ silently behaves differently).
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow_provider_k8spod.exceptions import PodSpecError
 
-__all__ = ["check_seconds", "check_startup_timeouts", "skip_exit_codes"]
+__all__ = [
+    "ACTIVE_DEADLINE_MARGIN_SECONDS",
+    "check_seconds",
+    "check_startup_timeouts",
+    "derived_active_deadline",
+    "skip_exit_codes",
+]
+
+#: Seconds added to ``execution_timeout`` for the pod's derived ``activeDeadlineSeconds`` (docs/operator.md,
+#: "A deadline Kubernetes enforces"). Airflow's own timeout must always act first: the margin covers what
+#: Airflow does after its timeout (deleting the pod; in deferrable mode the task's re-entry on a worker, which
+#: may wait in the executor's queue, and reads the XCom sidecar of a pod that finished just in time).
+ACTIVE_DEADLINE_MARGIN_SECONDS = 300
+_MAX_ACTIVE_DEADLINE = 2**31 - 1
+
+
+def derived_active_deadline(
+    execution_timeout: datetime.timedelta | None, margin_seconds: float = ACTIVE_DEADLINE_MARGIN_SECONDS
+) -> int | None:
+    """The pod's ``activeDeadlineSeconds`` when the task has an ``execution_timeout`` (pure), else None.
+
+    ``execution_timeout`` rounded up plus ``margin_seconds``. Kubernetes counts the deadline from the pod's
+    ``startTime`` (when a node accepted it), which is after the try started (Airflow counts from there):
+    time before the pod was created and time waiting for a node only make Kubernetes' deadline later than
+    Airflow's, never earlier. A timeout of 0 or less (Airflow fails such a task at once) gives None.
+    """
+    if execution_timeout is None:
+        return None
+    if not isinstance(execution_timeout, datetime.timedelta):
+        raise PodSpecError(
+            f"execution_timeout: expected a datetime.timedelta, got {execution_timeout!r} "
+            f"({type(execution_timeout).__name__})"
+        )
+    seconds = execution_timeout.total_seconds()
+    if seconds <= 0:
+        return None
+    return min(math.ceil(seconds) + math.ceil(max(0.0, margin_seconds)), _MAX_ACTIVE_DEADLINE)
 
 
 def check_startup_timeouts(startup_timeout_seconds: Any, schedule_timeout_seconds: Any) -> None:

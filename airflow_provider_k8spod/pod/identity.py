@@ -43,6 +43,7 @@ from typing import Any
 from airflow_provider_k8spod.exceptions import PodSpecError
 
 __all__ = [
+    "ACTIVE_DEADLINE_SOURCE_ANNOTATION",
     "ANNOTATION_PREFIX",
     "MANAGED_BY_ANNOTATION",
     "MANAGED_BY_VALUE",
@@ -72,6 +73,8 @@ UPSTREAM_MARKER_LABEL = "kubernetes_pod_operator"
 #: Label selector of every pod made by a KubernetesPodOperator (ours and upstream's).
 MARKER_SELECTOR = f"{UPSTREAM_MARKER_LABEL}=True"
 ANNOTATION_PREFIX = "airflow-provider-k8spod/"
+#: On a pod whose ``activeDeadlineSeconds`` the operator derived (value: ``execution_timeout``).
+ACTIVE_DEADLINE_SOURCE_ANNOTATION = f"{ANNOTATION_PREFIX}active-deadline-source"
 #: Label keys this module owns on a pod. A user label with one of these keys is an error.
 IDENTITY_LABEL_KEYS = frozenset(
     {"dag_id", "task_id", "run_id", "map_index", "try_number", UPSTREAM_MARKER_LABEL}

@@ -20,7 +20,9 @@ The one precedence rule (docs/pod-spec.md has the full table):
 4. ``restartPolicy`` is ``Never`` unless the manifest says ``OnFailure``; ``Always`` is an error (the pod
    would never finish). Namespace: argument > manifest > ``default_namespace`` (the caller resolves the
    connection extra, the in-cluster namespace file and ``"default"`` into it).
-5. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), the fields upstream
+5. ``activeDeadlineSeconds``: the argument, else the manifest's, else the one derived from
+   ``execution_timeout`` (annotated :data:`ACTIVE_DEADLINE_SOURCE_ANNOTATION`), else none.
+6. Name, identity labels and annotations (:mod:`airflow_provider_k8spod.pod.identity`), the fields upstream
    always sets filled in where still absent (empty lists and maps, see
    :data:`UPSTREAM_EMPTY_SPEC_FIELDS`), then the XCom sidecar
    (:mod:`airflow_provider_k8spod.pod.xcom`), then validation (:mod:`airflow_provider_k8spod.pod.validation`).
@@ -47,6 +49,7 @@ import yaml
 
 from airflow_provider_k8spod.exceptions import PodSpecError
 from airflow_provider_k8spod.pod.identity import (
+    ACTIVE_DEADLINE_SOURCE_ANNOTATION,
     IDENTITY_LABEL_KEYS,
     TaskIdentity,
     identity_annotations,
@@ -452,6 +455,7 @@ def build_pod(
     allow_templates: bool = False,
     xcom_transport: str | None = None,
     xcom_token: str | None = None,
+    derived_active_deadline_seconds: int | None = None,
 ) -> dict[str, Any]:
     """Build and validate the pod for a task. Pure apart from reading ``pod_template_file``.
 
@@ -469,6 +473,9 @@ def build_pod(
     :param extra_labels: labels added after the user's (e.g. ``airflow_version``).
     :param default_base_container_name: the main container's name when ``base_container_name`` was not
         passed (an operator subclass may change it through its ``BASE_CONTAINER_NAME``).
+    :param derived_active_deadline_seconds: ``spec.activeDeadlineSeconds`` when neither the
+        ``active_deadline_seconds`` argument nor the manifest sets it (the operator derives it from
+        ``execution_timeout``); the pod is then annotated :data:`ACTIVE_DEADLINE_SOURCE_ANNOTATION`.
     :param allow_templates: values may still be Jinja templates (``dry_run()`` shows the task before
         rendering): their names, labels and quantities are not checked. Never set when creating a pod.
     :returns: the canonical pod dict. Raises :class:`PodSpecError` for anything that would not make a
@@ -501,6 +508,9 @@ def build_pod(
     for arg, (field, type_name, how) in _SPEC_ARGS.items():
         if arg in arguments:
             _apply(spec, field, to_api(arguments[arg], type_name, arg), how)
+    if derived_active_deadline_seconds is not None and spec.get("activeDeadlineSeconds") is None:
+        spec["activeDeadlineSeconds"] = derived_active_deadline_seconds
+        metadata.setdefault("annotations", {})[ACTIVE_DEADLINE_SOURCE_ANNOTATION] = "execution_timeout"
     if "image_pull_secrets" in arguments:
         _apply(
             spec,

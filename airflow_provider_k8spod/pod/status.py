@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_k8spod.pod.identity import ACTIVE_DEADLINE_SOURCE_ANNOTATION
+
 __all__ = [
     "CRASH_LOOP_MAX_RESTARTS",
     "WAITING_REASONS",
@@ -712,6 +714,7 @@ def decide(
             summary += f"; the pod {phase(pod).lower()}: {pod_reason}" + (
                 f": {pod_message}" if pod_message else ""
             )
+            summary += _deadline_note(pod, pod_reason)
         if deleted:
             summary += "; the pod has since been deleted"
         return Verdict(Outcome.FAILURE, summary, exit_code, failure_record(pod, events, deleted=deleted))
@@ -745,5 +748,19 @@ def decide(
     message = str(status.get("message") or "").strip()
     summary = f"the pod {phase(pod).lower()} before container {main!r} finished"
     if reason:
-        summary += f" ({reason}" + (f": {message}" if message else "") + ")"
+        summary += f" ({reason}" + (f": {message}" if message else "") + _deadline_note(pod, reason) + ")"
     return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events))
+
+
+def _deadline_note(pod: Pod, reason: str) -> str:
+    """For a pod stopped by its ``activeDeadlineSeconds``: which deadline, and where it came from."""
+    deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+    if reason != "DeadlineExceeded" or not deadline:
+        return ""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(ACTIVE_DEADLINE_SOURCE_ANNOTATION) == "execution_timeout":
+        return (
+            f" (activeDeadlineSeconds={deadline}, set from the task's execution_timeout plus a margin "
+            "because active_deadline_seconds was not given)"
+        )
+    return f" (activeDeadlineSeconds={deadline})"

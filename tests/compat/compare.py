@@ -243,6 +243,15 @@ ALLOWLIST: list[Allowed] = [
         when=_main_container_kept,
     ),
     Allowed(
+        "deadline-from-execution-timeout",
+        "A task with `execution_timeout` and no `active_deadline_seconds` (nor one in the manifest) gets "
+        "`spec.activeDeadlineSeconds` = `execution_timeout` + 300 s.",
+        "Kubernetes then stops the pod even if every Airflow process died; Airflow's own timeout still acts "
+        'first (docs/operator.md, "A deadline Kubernetes enforces").',
+        paths=r"spec\.activeDeadlineSeconds",
+        when=lambda case_id, d, upstream, ours: d.upstream is None and isinstance(d.ours, int),
+    ),
+    Allowed(
         "unpassed-arguments",
         "An argument that was not passed changes nothing in the manifest: `termination_message_policy`'s "
         "default `File` does not override a manifest's `FallbackToLogsOnError`.",

@@ -20,6 +20,7 @@ A case is a dict:
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -636,6 +637,17 @@ def cases(k8s: Any, Secret: Any, workdir: Path) -> list[Case]:
         default_args={"service_account_name": "default-sa", "node_selector": {"a": "b"}},
     )
     add("default_args_xcom", {**image}, default_args={"do_xcom_push": True})
+    # execution_timeout: ours gives the pod activeDeadlineSeconds (allowlisted), unless one is given.
+    add("execution_timeout", {**image, "execution_timeout": datetime.timedelta(minutes=30)})
+    add(
+        "default_args_execution_timeout",
+        {**image},
+        default_args={"execution_timeout": datetime.timedelta(hours=2)},
+    )
+    add(
+        "execution_timeout_and_active_deadline",
+        {**image, "execution_timeout": datetime.timedelta(minutes=30), "active_deadline_seconds": 600},
+    )
 
     # --- errors both must raise -----------------------------------------------------------------------
     add("error_name_too_long", {**image, "name": "a" * 221})

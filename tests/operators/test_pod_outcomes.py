@@ -25,7 +25,10 @@ def test_active_deadline_exceeded(local_cluster_connection, run_dag):
         )
     )
     assert result.task_states == {"task": "failed"}
-    assert "DeadlineExceeded" in result.log
+    assert (
+        "DeadlineExceeded: Pod was active on the node longer than the specified deadline "
+        "(activeDeadlineSeconds=2)" in result.log
+    )
     assert local_cluster_connection.pods() == []
 
 

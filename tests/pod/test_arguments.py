@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 
 from airflow_provider_k8spod.exceptions import PodSpecError
-from airflow_provider_k8spod.pod.arguments import check_startup_timeouts, skip_exit_codes
+from airflow_provider_k8spod.pod.arguments import (
+    ACTIVE_DEADLINE_MARGIN_SECONDS,
+    check_startup_timeouts,
+    derived_active_deadline,
+    skip_exit_codes,
+)
+from airflow_provider_k8spod.pod.spec import build_pod
 
 
 @pytest.mark.parametrize(
@@ -93,3 +100,82 @@ def test_skip_on_exit_code_that_could_never_match_is_an_error(value: Any, messag
     with pytest.raises(PodSpecError) as caught:
         skip_exit_codes(value)
     assert str(caught.value).startswith(message)
+
+
+# -- activeDeadlineSeconds derived from execution_timeout ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("timeout", "margin", "expected"),
+    [
+        (None, 300, None),  # no execution_timeout: no deadline
+        (datetime.timedelta(hours=1), 300, 3900),
+        (datetime.timedelta(seconds=2.2), 300, 303),  # rounded up: never before Airflow's timeout
+        (datetime.timedelta(seconds=10), 0, 10),
+        (datetime.timedelta(0), 300, None),  # Airflow fails such a task before it starts
+        (datetime.timedelta(seconds=-5), 300, None),
+        (datetime.timedelta(days=100_000), 300, 2**31 - 1),  # Kubernetes' largest value
+    ],
+)
+def test_derived_active_deadline(timeout: Any, margin: float, expected: int | None) -> None:
+    assert derived_active_deadline(timeout, margin) == expected
+
+
+def test_derived_active_deadline_default_margin_is_five_minutes() -> None:
+    assert ACTIVE_DEADLINE_MARGIN_SECONDS == 300
+    assert derived_active_deadline(datetime.timedelta(minutes=10)) == 900
+
+
+def test_derived_active_deadline_refuses_a_number() -> None:
+    with pytest.raises(PodSpecError, match=r"execution_timeout: expected a datetime\.timedelta, got 60"):
+        derived_active_deadline(60)  # type: ignore[arg-type]
+
+
+SOURCE = "airflow-provider-k8spod/active-deadline-source"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected", "annotated"),
+    [
+        ({"image": "busybox"}, 3900, True),  # derived
+        ({"image": "busybox", "active_deadline_seconds": 60}, 60, False),  # the argument wins
+        (
+            {
+                "pod_template_dict": {
+                    "spec": {"activeDeadlineSeconds": 120, "containers": [{"name": "base", "image": "x"}]}
+                }
+            },
+            120,
+            False,
+        ),  # the manifest wins
+        (
+            {
+                "full_pod_spec": {
+                    "spec": {"activeDeadlineSeconds": 90, "containers": [{"name": "base", "image": "x"}]}
+                }
+            },
+            90,
+            False,
+        ),
+        (
+            {
+                "pod_template_dict": {
+                    "spec": {"activeDeadlineSeconds": 120, "containers": [{"name": "base", "image": "x"}]}
+                },
+                "active_deadline_seconds": 30,
+            },
+            30,
+            False,
+        ),
+    ],
+)
+def test_derived_deadline_precedence(arguments: dict[str, Any], expected: int, annotated: bool) -> None:
+    pod = build_pod(arguments, task_id="t", derived_active_deadline_seconds=3900)
+    assert pod["spec"]["activeDeadlineSeconds"] == expected
+    assert (SOURCE in pod["metadata"]["annotations"]) is annotated
+
+
+def test_no_derived_deadline_no_field() -> None:
+    pod = build_pod({"image": "busybox"}, task_id="t")
+    assert "activeDeadlineSeconds" not in pod["spec"]
+    assert SOURCE not in pod["metadata"]["annotations"]

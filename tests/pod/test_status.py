@@ -566,7 +566,8 @@ FAILURES = [
     (
         "deadline_exceeded",
         False,
-        f"container 'base' terminated with exit code 137 (Error); the pod failed: DeadlineExceeded: {DEADLINE_MESSAGE}",
+        "container 'base' terminated with exit code 137 (Error); the pod failed: DeadlineExceeded: "
+        f"{DEADLINE_MESSAGE} (activeDeadlineSeconds=2)",
         137,
     ),
     (
@@ -628,6 +629,27 @@ def test_failure_verdicts_say_what_happened(
     assert verdict.record is not None
     assert verdict.record.pod == snap.pod["metadata"]["name"]
     assert verdict.record.deleted is deleted
+
+
+def test_a_deadline_derived_from_execution_timeout_says_so() -> None:
+    snap = snapshot("deadline_exceeded")
+    snap.pod["spec"]["activeDeadlineSeconds"] = 3900
+    snap.pod["metadata"].setdefault("annotations", {})["airflow-provider-k8spod/active-deadline-source"] = (
+        "execution_timeout"
+    )
+    verdict = decide(snap.pod, main=MAIN, events=snap.events)
+    assert verdict.summary.endswith(
+        f"DeadlineExceeded: {DEADLINE_MESSAGE} (activeDeadlineSeconds=3900, set from the task's "
+        "execution_timeout plus a margin because active_deadline_seconds was not given)"
+    )
+    # Before the main container ran: the same note inside the pod's reason.
+    snap.pod["status"]["containerStatuses"] = []
+    verdict = decide(snap.pod, main=MAIN, events=snap.events)
+    assert verdict.summary == (
+        f"the pod failed before container 'base' finished (DeadlineExceeded: {DEADLINE_MESSAGE} "
+        "(activeDeadlineSeconds=3900, set from the task's execution_timeout plus a margin because "
+        "active_deadline_seconds was not given))"
+    )
 
 
 def test_exit_0_before_the_pod_was_stopped_is_still_success() -> None:

@@ -361,6 +361,23 @@ def test_active_deadline(cluster: LocalCluster, core: kubernetes.client.CoreV1Ap
     assert container_status(pod)["state"]["terminated"]["exitCode"] == 137
 
 
+def test_active_deadline_counts_from_the_pod_start(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    # Like the kubelet: the deadline runs from status.startTime, init containers included, and stops the
+    # pod before its main container ever starts; the event is a Normal one.
+    body = pod_manifest("deadline-init", ["true"], activeDeadlineSeconds=1, grace=0)
+    body["spec"]["initContainers"] = [{"name": "setup", "image": "busybox:1.36", "command": ["sleep", "30"]}]
+    pod = run_to_end(cluster, core, ns, body)
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert container_status(pod, "setup", init=True)["state"]["terminated"]["exitCode"] == 137
+    main = container_status(pod)["state"]["terminated"]  # never started: the kubelet's "unknown" record
+    assert (main["reason"], main["startedAt"]) == ("ContainerStatusUnknown", None)
+    assert ("Normal", "DeadlineExceeded") in reasons(cluster, ns, "deadline-init")
+    assert not [p for p in cluster.container_processes() if p.get("pod") == "deadline-init"]
+
+
 def test_graceful_delete(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_pod(ns, pod_manifest("grace", ["sleep", "60"], grace=1))
     cluster.wait_for_pod(ns, "grace", phase="Running")
