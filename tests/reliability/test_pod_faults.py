@@ -329,4 +329,6 @@ def _check(cluster: Any, result: Any, cell: Cell, dag_id: str) -> None:
         assert cell.says in result.log, context
     assert result.xcom("task") == cell.xcom
     assert wait_until_no_pod(cluster) == [], context
-    assert cluster.stats()["create pods"] == cell.pods
+    created = cluster.stats().get("create pods", 0)
+    # A timeout while pending may even come before the pod is created (a loaded machine): none, never two.
+    assert created == cell.pods or (cell.lines == 0 and created == 0), created
