@@ -872,6 +872,8 @@ class PodLifecycle:
         await self.cleanup(result.pod, result.verdict)
         # What belongs to the lost pod: its log positions, result collector, sidecar state.
         self._cursors = {}
+        self._followers = {}
+        self._events = None
         self._log_result = None
         self._quiet = set()
         self._xcom_pending = False

@@ -1,0 +1,199 @@
+"""``pod_recreate_attempts``, end to end in both modes: a pod lost to the infrastructure (evicted, its node
+lost) is created again for the same try, and the task succeeds with the second pod's result; a failure of
+the task's own code (exit 1, OOMKilled) is never retried this way; when the attempts are used up the task
+fails naming the infrastructure reason. What a user sees: the task state, each pod's log lines once in the
+task log, the XCom result, the pods created and none left behind. (The classification itself is table-tested
+in tests/pod/test_infrastructure_loss.py; with ``pod_recreate_attempts=0`` the same faults are rows of the
+fault matrix, tests/reliability/test_pod_faults.py.)"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_k8spod.testing import Node, Timings
+from tests.operators.kpo import dag_source, task_pods
+from tests.reliability._pod_helpers import after_line, wait_until_no_pod
+
+# Two nodes, so that a lost node's pod can be created again on the other; a lost node is noticed after 0.5 s
+# and its pods are evicted after 1 s (instead of 40 s and 300 s).
+pytestmark = [
+    pytest.mark.usefixtures("local_cluster_connection", "mode"),
+    pytest.mark.local_cluster(
+        nodes=[Node("node-1"), Node("node-2")],
+        timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
+    ),
+]
+
+# Each pod says who it is and prints three lines. The first pod of the try then holds until a fault ends it;
+# a recreated pod (name ending -r<n>) writes its name as the XCom result and ends. HOLD_ALL: every pod holds.
+_SCRIPT = (
+    'echo "pod $HOSTNAME"; i=1; while [ $i -le 3 ]; do echo line $i; sleep 0.1; i=$((i+1)); done; '
+    'case "$HOSTNAME" in {finish}) mkdir -p /airflow/xcom; echo "{{\\"pod\\": \\"$HOSTNAME\\"}}" '
+    '> /airflow/xcom/return.json;; *) trap "exit 143" TERM; sleep 300 & wait;; esac'
+)
+GUARD = "execution_timeout=datetime.timedelta(seconds=180)"  # a fault that never fires fails, not hangs
+
+
+def pod_arguments(attempts: int, *, finish: str = "*-r[0-9]*", extra: str = "") -> str:
+    script = _SCRIPT.format(finish=finish)
+    return (
+        f'image="busybox:1.36", cmds=["sh", "-c", {script!r}], do_xcom_push=True, '
+        f"pod_recreate_attempts={attempts}, {GUARD}" + (f", {extra}" if extra else "")
+    )
+
+
+def evict(cluster: Any, pod: dict[str, Any]) -> None:
+    cluster.evict_pod("default", pod["metadata"]["name"])
+
+
+def lose_node(lost: list[str]) -> Callable[[Any, dict[str, Any]], None]:
+    def action(cluster: Any, pod: dict[str, Any]) -> None:
+        lost.append(pod["spec"]["nodeName"])
+        cluster.lose_node(pod["spec"]["nodeName"])
+
+    return action
+
+
+def oom_kill(cluster: Any, pod: dict[str, Any]) -> None:
+    cluster.oom_kill("default", pod["metadata"]["name"], "base")
+
+
+class EachPod(threading.Thread):
+    """``action(cluster, pod)`` on each of the first ``times`` pods of the task that satisfy ``condition``,
+    one after the other (the DAG runs in the test's main thread)."""
+
+    def __init__(self, cluster: Any, condition: Any, action: Any, times: int) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.condition, self.action, self.times = cluster, condition, action, times
+        self.fired: list[str] = []
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while len(self.fired) < self.times and not self.stop.is_set():
+                for pod in task_pods(self.cluster):
+                    name = pod["metadata"]["name"]
+                    if name not in self.fired and self.condition(pod):
+                        self.action(self.cluster, pod)
+                        self.fired.append(name)
+                        break
+                self.stop.wait(0.05)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+def run_with_fault(cluster: Any, run_dag: Any, dag_id: str, arguments: str, then: Any, *, times: int = 1):
+    """Run the DAG; once a pod printed its lines and is followed, ``then(cluster, pod)``, on the first
+    ``times`` pods of the task. Returns the result and the pods the fault hit, in order."""
+    condition, action = after_line(cluster, 3, then)
+    fault = EachPod(cluster, condition, action, times)
+    fault.start()
+    try:
+        result = run_dag(dag_source(dag_id, arguments))
+    finally:
+        fault.stop.set()
+        fault.join(30)
+    assert fault.error is None, fault.error
+    return result, fault.fired
+
+
+def pods_in_log(log: str) -> list[str]:
+    return re.findall(r"\[base\] pod (\S+)", log)
+
+
+def lines_in_log(log: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\[base\] line (\d+)\b", log)]
+
+
+def assert_recreated_once(cluster: Any, result: Any, fired: list[str], why: str) -> None:
+    log = result.log[-8000:]
+    assert result.task_states == {"task": "success"}, log
+    first, second = pods_in_log(result.log)  # each pod's lines once, the lost pod's first
+    assert fired == [first], log
+    assert second == f"{first}-r1"
+    assert lines_in_log(result.log) == [1, 2, 3, 1, 2, 3], log
+    assert f"Pod default/{first} was lost to the infrastructure: {why}" in result.log, log
+    assert "Creating a new pod for the same try (pod recreate attempt 1 of 1" in result.log
+    assert result.xcom("task") == {"pod": second}
+    assert result.xcom("task", "pod_name") == second
+    assert wait_until_no_pod(cluster) == [], log
+    assert cluster.stats()["create pods"] == 2
+
+
+def test_an_evicted_pod_is_created_again_and_the_task_succeeds(local_cluster_connection, run_dag, mode):
+    cluster = local_cluster_connection
+    result, fired = run_with_fault(cluster, run_dag, f"recreate_evicted_{mode}", pod_arguments(1), evict)
+    assert_recreated_once(cluster, result, fired, "evicted by the kubelet (Evicted: ")
+
+
+def test_a_pod_on_a_lost_node_is_created_again_on_another(local_cluster_connection, run_dag, mode):
+    cluster = local_cluster_connection
+    lost: list[str] = []
+    try:
+        result, fired = run_with_fault(
+            cluster, run_dag, f"recreate_node_lost_{mode}", pod_arguments(1), lose_node(lost)
+        )
+        # The lost pod stays Terminating until its node returns (as on a real cluster); the new one is gone.
+        left = task_pods(cluster)
+        assert [p["metadata"]["name"] for p in left] == fired
+        assert all(p["metadata"].get("deletionTimestamp") for p in left)
+    finally:
+        for node in lost:
+            cluster.restore_node(node)
+    assert_recreated_once(cluster, result, fired, "its node was lost (NodeLost: ")
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        (None, "container 'base' terminated with exit code 1 (Error)"),
+        (oom_kill, "container 'base' was killed for using too much memory (OOMKilled, exit code 137)"),
+    ],
+    ids=["exit_1", "oom_killed"],
+)
+def test_a_failure_of_the_tasks_own_code_is_never_recreated(
+    local_cluster_connection, run_dag, mode, fault, says
+):
+    cluster = local_cluster_connection
+    dag_id = f"recreate_not_{'oom' if fault else 'exit'}_{mode}"
+    if fault is None:
+        arguments = (
+            'image="busybox:1.36", cmds=["sh", "-c", "echo line 1; exit 1"], pod_recreate_attempts=2, '
+            f"{GUARD}"
+        )
+        result = run_dag(dag_source(dag_id, arguments))
+    else:
+        result, _ = run_with_fault(cluster, run_dag, dag_id, pod_arguments(2), fault)
+    log = result.log[-8000:]
+    assert result.task_states == {"task": "failed"}, log
+    assert says in result.log, log
+    assert "lost to the infrastructure" not in result.log, log
+    assert cluster.stats()["create pods"] == 1
+    assert wait_until_no_pod(cluster) == [], log
+
+
+def test_when_the_attempts_are_used_up_the_task_fails_naming_the_reason(
+    local_cluster_connection, run_dag, mode
+):
+    cluster = local_cluster_connection
+    # Every pod holds, and each is evicted in turn: the first and its one recreation.
+    result, fired = run_with_fault(
+        cluster, run_dag, f"recreate_exhausted_{mode}", pod_arguments(1, finish="never"), evict, times=2
+    )
+    log = result.log[-8000:]
+    assert result.task_states == {"task": "failed"}, log
+    assert len(fired) == 2, log
+    assert fired[1] == f"{fired[0]}-r1"
+    assert pods_in_log(result.log) == fired, log
+    assert result.log.count("was lost to the infrastructure: evicted by the kubelet") == 1, log
+    assert "The pod was lost to the infrastructure: evicted by the kubelet (Evicted: " in result.log, log
+    assert "it is not created again: pod_recreate_attempts=1 are used up" in result.log, log
+    assert f"Pod default/{fired[1]} failed:" in result.log, log
+    assert cluster.stats()["create pods"] == 2
+    assert wait_until_no_pod(cluster) == [], log
