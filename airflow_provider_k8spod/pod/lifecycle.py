@@ -988,7 +988,11 @@ class PodLifecycle:
                 f"pod {self.pod_name} was deleted before its XCom result could be read from the "
                 f"{XCOM_SIDECAR_NAME} container"
             )
-        elif self.settings.do_xcom_push:
+        elif self.settings.do_xcom_push and (
+            # No exec into a pod whose main container never ended (its node lost: no kubelet answers, and
+            # there is no result to read).
+            transport != "sidecar" or st.container_state(watcher.pod or final, self.main)[0] == "terminated"
+        ):
             try:
                 if transport == "termination_message":
                     xcom = parse_termination_message(watcher.pod or final, self.main)

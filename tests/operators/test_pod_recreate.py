@@ -191,7 +191,7 @@ def test_when_the_attempts_are_used_up_the_task_fails_naming_the_reason(
     assert len(fired) == 2, log
     assert fired[1] == f"{fired[0]}-r1"
     assert pods_in_log(result.log) == fired, log
-    assert result.log.count("was lost to the infrastructure: evicted by the kubelet") == 1, log
+    assert result.log.count("Creating a new pod for the same try") == 1, log
     assert "The pod was lost to the infrastructure: evicted by the kubelet (Evicted: " in result.log, log
     assert "it is not created again: pod_recreate_attempts=1 are used up" in result.log, log
     assert f"Pod default/{fired[1]} failed:" in result.log, log
