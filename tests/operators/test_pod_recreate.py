@@ -15,19 +15,20 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_k8spod.exceptions import PodSpecError
+from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
+from airflow_provider_k8spod.pod.identity import recreated_pod_name
+from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodHandle
 from airflow_provider_k8spod.testing import Node, Timings
 from tests.operators.kpo import dag_source, task_pods
 from tests.reliability._pod_helpers import after_line, wait_until_no_pod
 
 # Two nodes, so that a lost node's pod can be created again on the other; a lost node is noticed after 0.5 s
 # and its pods are evicted after 1 s (instead of 40 s and 300 s).
-pytestmark = [
-    pytest.mark.usefixtures("local_cluster_connection", "mode"),
-    pytest.mark.local_cluster(
-        nodes=[Node("node-1"), Node("node-2")],
-        timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
-    ),
-]
+pytestmark = pytest.mark.local_cluster(
+    nodes=[Node("node-1"), Node("node-2")],
+    timings=Timings(node_monitor_grace_seconds=0.5, default_unreachable_toleration_seconds=1),
+)
 
 # Each pod says who it is and prints three lines. The first pod of the try then holds until a fault ends it;
 # a recreated pod (name ending -r<n>) writes its name as the XCom result and ends. HOLD_ALL: every pod holds.
@@ -197,3 +198,43 @@ def test_when_the_attempts_are_used_up_the_task_fails_naming_the_reason(
     assert f"Pod default/{fired[1]} failed:" in result.log, log
     assert cluster.stats()["create pods"] == 2
     assert wait_until_no_pod(cluster) == [], log
+
+
+# -- the argument ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (-1, "pod_recreate_attempts: expected 0 (never recreate) or a positive number, got -1"),
+        (True, "pod_recreate_attempts: expected a whole number of pods (0: never recreate), got True (bool)"),
+        ("2", "pod_recreate_attempts: expected a whole number of pods (0: never recreate), got '2' (str)"),
+        (1.5, "pod_recreate_attempts: expected a whole number of pods (0: never recreate), got 1.5 (float)"),
+    ],
+)
+def test_a_bad_value_is_an_error_when_the_dag_is_parsed(value: Any, says: str) -> None:
+    with pytest.raises(PodSpecError) as error:
+        KubernetesPodOperator(task_id="t", image="busybox:1.36", pod_recreate_attempts=value)
+    assert str(error.value) == says
+
+
+def test_it_is_not_templated_and_reaches_both_modes() -> None:
+    # Like upstream's other numbers of the run (startup_timeout_seconds, poll_interval): not a template field.
+    assert "pod_recreate_attempts" not in KubernetesPodOperator.template_fields
+    assert KubernetesPodOperator(task_id="t", image="busybox:1.36").pod_recreate_attempts == 0
+    op = KubernetesPodOperator(task_id="t", image="busybox:1.36", pod_recreate_attempts=3)
+    settings = op.lifecycle_settings()
+    assert settings.pod_recreate_attempts == 3
+    # The trigger's kwargs carry the settings; the handle carries which pod of the try it follows.
+    assert LifecycleSettings.from_dict(settings.to_dict()).pod_recreate_attempts == 3
+    handle = PodHandle(name="t-abc-r2", namespace="default", uid="u", main="base", attempt=2)
+    assert PodHandle.from_dict(handle.to_dict()) == handle
+
+
+def test_the_names_of_recreated_pods() -> None:
+    assert recreated_pod_name("etl-3kq7v2m1xa", 0) == "etl-3kq7v2m1xa"
+    assert recreated_pod_name("etl-3kq7v2m1xa", 1) == "etl-3kq7v2m1xa-r1"
+    assert recreated_pod_name("etl-3kq7v2m1xa", 12) == "etl-3kq7v2m1xa-r12"
+    long = "a" * 52 + "-3kq7v2m1xa"  # 63 characters
+    assert recreated_pod_name(long, 1) == long[:60] + "-r1"
+    assert len(recreated_pod_name(long, 10)) == 63
