@@ -473,6 +473,8 @@ class PodRunning:
         being created is deleted as soon as it exists. (A deferred task's pod is deleted by the trigger's
         ``on_kill``.)
         """
+        if self._lifecycle is not None:
+            self._lifecycle.stopping = True  # a pod deleted from now on is not lost to the infrastructure
         with _KILL_LOCK:
             self._killed = True
             known = self._pod_ref is not None

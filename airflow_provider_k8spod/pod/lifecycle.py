@@ -658,6 +658,8 @@ class PodLifecycle:
         self.namespace: str | None = None
         self.main: str = "base"
         self.cleaned_up = False
+        #: The driver is stopping the task (a kill): a pod deleted now is not lost, never recreated.
+        self.stopping = False
         #: Why cleanup could not delete the pod it had to delete (the driver fails the task with it).
         self.cleanup_problem: str | None = None
         self.watcher: PodWatcher | None = None
@@ -820,7 +822,7 @@ class PodLifecycle:
         (``pod_recreate_attempts`` not used up), else None."""
         loss = self.infrastructure_loss(result)
         attempt = self.handle.attempt if self.handle is not None else 0
-        if loss is None or attempt >= self.settings.pod_recreate_attempts:
+        if loss is None or self.stopping or attempt >= self.settings.pod_recreate_attempts:
             return None
         return loss
 

@@ -238,3 +238,37 @@ def test_the_names_of_recreated_pods() -> None:
     long = "a" * 52 + "-3kq7v2m1xa"  # 63 characters
     assert recreated_pod_name(long, 1) == long[:60] + "-r1"
     assert len(recreated_pod_name(long, 10)) == 63
+
+
+def test_which_results_the_lifecycle_recreates() -> None:
+    import logging
+
+    from airflow_provider_k8spod.pod.lifecycle import LifecycleResult, PodLifecycle
+    from airflow_provider_k8spod.pod.status import decide
+    from tests.pod.pods import snapshot
+
+    def lifecycle(attempts: int, attempt: int) -> PodLifecycle:
+        made = PodLifecycle(
+            None, LifecycleSettings(pod_recreate_attempts=attempts), log=logging.getLogger("t")
+        )
+        made.attach(PodHandle(name="p", namespace="default", uid="u", main="base", attempt=attempt))
+        return made
+
+    evicted = LifecycleResult(decide(snapshot("evicted").pod, main="base"), snapshot("evicted").pod)
+    failed = LifecycleResult(decide(snapshot("failed_exit_code").pod, main="base"), {})
+    assert lifecycle(1, 0).loss_to_recreate(evicted) is not None
+    assert lifecycle(1, 1).loss_to_recreate(evicted) is None  # used up
+    assert lifecycle(1, 1).recreate_exhausted(evicted) == (
+        "The pod was lost to the infrastructure: evicted by the kubelet (Evicted: The node was low on resource: "
+        "memory. Threshold quantity: 100Mi, available: 51200Ki. Container base was using 1948Mi, request is 0, "
+        "has larger consumption of memory.); it is not created again: pod_recreate_attempts=1 are used up"
+    )
+    assert lifecycle(0, 0).loss_to_recreate(evicted) is None  # the default: never
+    assert lifecycle(0, 0).recreate_exhausted(evicted) is None  # ... and the error is as before
+    assert lifecycle(3, 0).loss_to_recreate(failed) is None  # the task's own failure
+    assert lifecycle(3, 0).recreate_exhausted(failed) is None
+    killed = lifecycle(3, 0)
+    killed.stopping = True  # on_kill deleted the pod: not a loss
+    assert killed.loss_to_recreate(evicted) is None
+    timed_out = LifecycleResult(evicted.verdict, evicted.pod, timed_out=True)
+    assert lifecycle(3, 0).loss_to_recreate(timed_out) is None
