@@ -19,7 +19,7 @@ from airflow_provider_k8spod.exceptions import PodSpecError
 from airflow_provider_k8spod.operators.pod import KubernetesPodOperator
 from airflow_provider_k8spod.pod.identity import recreated_pod_name
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodHandle
-from airflow_provider_k8spod.testing import Node, Timings
+from airflow_provider_k8spod.testing import Image, Node, Timings
 from tests.operators.kpo import dag_source, task_pods
 from tests.reliability._pod_helpers import after_line, wait_until_no_pod
 
@@ -148,6 +148,36 @@ def test_a_pod_on_a_lost_node_is_created_again_on_another(local_cluster_connecti
         for node in lost:
             cluster.restore_node(node)
     assert_recreated_once(cluster, result, fired, "its node was lost (NodeLost: ")
+
+
+ETL_IMAGE = "registry.example.com/team/etl:1.0"
+
+
+@pytest.mark.local_cluster(
+    # The registry answers 429 to the first 4 pulls; with back-offs of 0.5 s, 1 s, 2 s, the first pod
+    # cannot start within its 3 s, the next one can.
+    images=[Image(ETL_IMAGE, pull_failures=4)],
+    timings=Timings(image_pull_backoff_initial=0.5),
+)
+def test_a_start_that_ran_out_of_time_on_a_rate_limited_registry_is_tried_again(
+    local_cluster_connection, run_dag, mode
+):
+    cluster = local_cluster_connection
+    arguments = pod_arguments(1).replace('"busybox:1.36"', repr(ETL_IMAGE)) + (
+        ", startup_timeout_seconds=3, startup_check_interval_seconds=1"
+    )
+    result = run_dag(dag_source(f"recreate_pull_{mode}", arguments))
+    log = result.log[-8000:]
+    assert result.task_states == {"task": "success"}, log
+    assert (
+        "was lost to the infrastructure: the image registry failed while pulling for 'base' "
+        "(ImagePull: 429 Too Many Requests)" in result.log
+    ), log
+    (second,) = pods_in_log(result.log)  # the first pod never ran
+    assert second.endswith("-r1")
+    assert result.xcom("task") == {"pod": second}
+    assert cluster.stats()["create pods"] == 2
+    assert wait_until_no_pod(cluster) == [], log
 
 
 @pytest.mark.parametrize(
