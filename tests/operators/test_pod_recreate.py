@@ -121,6 +121,10 @@ def assert_recreated_once(cluster: Any, result: Any, fired: list[str], why: str)
     assert lines_in_log(result.log) == [1, 2, 3, 1, 2, 3], log
     assert f"Pod default/{first} was lost to the infrastructure: {why}" in result.log, log
     assert "Creating a new pod for the same try (pod recreate attempt 1 of 1" in result.log
+    # Never two live pods for the try: the lost one is cleaned up before the next one is created.
+    assert result.log.index(f"Deleting pod {first} ") < result.log.index(f"Created pod default/{second} "), (
+        log
+    )
     assert result.xcom("task") == {"pod": second}
     assert result.xcom("task", "pod_name") == second
     assert wait_until_no_pod(cluster) == [], log
@@ -148,6 +152,24 @@ def test_a_pod_on_a_lost_node_is_created_again_on_another(local_cluster_connecti
         for node in lost:
             cluster.restore_node(node)
     assert_recreated_once(cluster, result, fired, "its node was lost (NodeLost: ")
+
+
+def test_a_lost_pod_kept_by_on_finish_action_is_labelled_so_that_no_try_adopts_it(
+    local_cluster_connection, run_dag, mode
+):
+    cluster = local_cluster_connection
+    arguments = pod_arguments(1, extra='on_finish_action="keep_pod"')
+    result, fired = run_with_fault(cluster, run_dag, f"recreate_kept_{mode}", arguments, evict)
+    log = result.log[-8000:]
+    assert result.task_states == {"task": "success"}, log
+    kept = {p["metadata"]["name"]: p for p in task_pods(cluster)}
+    assert sorted(kept) == sorted([*fired, f"{fired[0]}-r1"]), log
+    for pod in kept.values():
+        assert pod["metadata"]["labels"]["already_checked"] == "True"
+        assert pod["metadata"]["labels"]["try_number"] == "1"  # both identify the one try
+    assert (
+        kept[f"{fired[0]}-r1"]["metadata"]["annotations"]["airflow-provider-k8spod/recreate-attempt"] == "1"
+    )
 
 
 ETL_IMAGE = "registry.example.com/team/etl:1.0"
