@@ -125,6 +125,7 @@ class PodRunning:
             poll_interval=float(op.poll_interval),
             startup_check_interval=float(op.startup_check_interval_seconds),
             pod_report=bool(op.pod_report),
+            pod_recreate_attempts=int(op.pod_recreate_attempts),
         )
 
     def _new_lifecycle(
@@ -311,6 +312,19 @@ class PodRunning:
         lifecycle = self._new_lifecycle(access, context, runner)
         lifecycle.attach(handle)
         own_cleanup = result is not None and op._overrides(*_CLEANUP_METHODS)
+        loss = (
+            lifecycle.loss_to_recreate(result)
+            if result is not None and event.get("status") == "done"
+            else None
+        )
+        if result is not None and loss is not None:
+            # The pod was lost to the infrastructure: create the next one here (pods are created on the
+            # worker) and follow it on the triggerer again.
+            request = self._pod_request(context, access)
+            identity = TaskIdentity.from_context(context)
+            new_handle, _ = run_on_loop_thread(lifecycle.recreate(request, identity, result, loss), runner)
+            lifecycle.cleaned_up = True  # the trigger and trigger_reentry own the new pod
+            self._defer(new_handle, access, context)
 
         async def finish() -> LifecycleResult | None:
             if result is not None and event.get("xcom_pending"):
@@ -390,6 +404,9 @@ class PodRunning:
             raise AirflowSkipException(f"Pod {name}: {verdict.summary}")
         record = verdict.record
         details = record.render() if record is not None else ""
+        exhausted = self._lifecycle.recreate_exhausted(result) if self._lifecycle is not None else None
+        if exhausted:
+            details += f"\n{exhausted}"
         self.log.error("Pod %s failed: %s\n%s", name, verdict.summary, details)
         if (op.log_events_on_failure or op.log_pod_spec_on_failure) and result.pod:
             self.log.info("Pod %s's final state:\n%s", name, pod_to_yaml(redact(dict(result.pod))))
@@ -456,6 +473,8 @@ class PodRunning:
         being created is deleted as soon as it exists. (A deferred task's pod is deleted by the trigger's
         ``on_kill``.)
         """
+        if self._lifecycle is not None:
+            self._lifecycle.stopping = True  # a pod deleted from now on is not lost to the infrastructure
         with _KILL_LOCK:
             self._killed = True
             known = self._pod_ref is not None

@@ -40,6 +40,7 @@ from airflow_provider_k8spod.operators._running import PodRunning
 from airflow_provider_k8spod.operators._upstream import UpstreamSurface
 from airflow_provider_k8spod.pod.arguments import (
     ACTIVE_DEADLINE_MARGIN_SECONDS,
+    check_recreate_attempts,
     check_startup_timeouts,
     skip_exit_codes,
 )
@@ -82,7 +83,8 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
     level overrides of the connection extras of the same name), ``max_xcom_size``, ``pod_report`` (log
     where the pod ran, what it ran and what it reserved at the end of the task; docs/operator.md), and
     ``xcom_transport`` (how the result comes back: ``sidecar``, ``termination_message`` or ``logs``;
-    docs/operator.md, "XCom transports").
+    docs/operator.md, "XCom transports"), and ``pod_recreate_attempts`` (a pod lost to the infrastructure
+    is created again for the same try, up to that many times; docs/operator.md, "Infrastructure failures").
     """
 
     BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
@@ -204,6 +206,7 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         max_xcom_size: int = DEFAULT_MAX_XCOM_SIZE,
         pod_report: bool = True,
         xcom_transport: str | None = None,
+        pod_recreate_attempts: int = 0,
         **kwargs: Any,
     ) -> None:
         if deferrable is None:
@@ -335,6 +338,8 @@ class KubernetesPodOperator(PodRunning, UpstreamSurface, PodBuilding, BaseOperat
         resolve_xcom_transport(xcom_transport, None)  # a clear error for an unknown value, at parse time
         #: ``sidecar``, ``termination_message`` or ``logs``; None: the connection extra, else ``sidecar``.
         self.xcom_transport = xcom_transport
+        #: How many times a pod lost to the infrastructure is created again for the same try (not templated).
+        self.pod_recreate_attempts = check_recreate_attempts(pod_recreate_attempts)
         # Set while the task runs: what on_kill needs (no connection lookups in a signal handler).
         self._access: ClusterAccess | None = None
         self._pod_ref: tuple[str, str] | None = None

@@ -69,6 +69,21 @@ def check_seconds(name: str, value: Any) -> None:
         raise PodSpecError(f"{name}: expected 0 (no limit) or a positive number of seconds, got {value!r}")
 
 
+def check_recreate_attempts(value: Any) -> int:
+    """``pod_recreate_attempts`` as an int: 0 (never) or a positive number; anything else raises
+    :class:`PodSpecError`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PodSpecError(
+            f"pod_recreate_attempts: expected a whole number of pods (0: never recreate), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if value < 0:
+        raise PodSpecError(
+            f"pod_recreate_attempts: expected 0 (never recreate) or a positive number, got {value!r}"
+        )
+    return value
+
+
 def skip_exit_codes(value: Any) -> list[int]:
     """``skip_on_exit_code`` as a list of ints: None, an int, a numeric string, or a collection of those.
 

@@ -23,6 +23,9 @@ Public API:
 - :func:`pod_name` ``(task_id, identity=None, *, dag_id=None, base=None, random_suffix=True) -> str``: the pod
   name. :func:`normalize_pod_name` applies upstream's clean-up to a user-given name.
 - :func:`safe_label_value` ``(value) -> str``: upstream-compatible label value sanitizing.
+- :func:`recreated_pod_name` ``(name, attempt) -> str`` and :func:`pod_recreate_attempt` ``(pod) -> int``:
+  the name of a pod created again for the same try after the infrastructure lost the previous one
+  (``pod_recreate_attempts``), and which attempt a found pod is (annotation :data:`RECREATE_ANNOTATION`).
 
 Name scheme (see docs/pod-spec.md): ``<base>-<suffix>``. ``base`` is the ``name`` argument, else the
 manifest's ``metadata.name``, else the task id made DNS-safe. ``suffix`` is 10 characters of a SHA-256 of
@@ -50,14 +53,17 @@ __all__ = [
     "MARKER_SELECTOR",
     "MAX_NAME_ARGUMENT_LENGTH",
     "MAX_NAME_LENGTH",
+    "RECREATE_ANNOTATION",
     "TaskIdentity",
     "identity_annotations",
     "identity_labels",
     "is_managed",
     "normalize_pod_name",
     "pod_name",
+    "pod_recreate_attempt",
     "pod_task_identity",
     "pod_try_number",
+    "recreated_pod_name",
     "safe_label_value",
     "task_instance_selector",
 ]
@@ -75,6 +81,8 @@ MARKER_SELECTOR = f"{UPSTREAM_MARKER_LABEL}=True"
 ANNOTATION_PREFIX = "airflow-provider-k8spod/"
 #: On a pod whose ``activeDeadlineSeconds`` the operator derived (value: ``execution_timeout``).
 ACTIVE_DEADLINE_SOURCE_ANNOTATION = f"{ANNOTATION_PREFIX}active-deadline-source"
+#: On a pod created again for the same try (``pod_recreate_attempts``): which recreation it is (1, 2, ...).
+RECREATE_ANNOTATION = f"{ANNOTATION_PREFIX}recreate-attempt"
 #: Label keys this module owns on a pod. A user label with one of these keys is an error.
 IDENTITY_LABEL_KEYS = frozenset(
     {"dag_id", "task_id", "run_id", "map_index", "try_number", UPSTREAM_MARKER_LABEL}
@@ -270,3 +278,22 @@ def pod_name(
     suffix = identity.digest() if identity is not None else _digest("dry-run", dag_id or "", task_id)
     stem = stem[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].rstrip("-.") or "pod"
     return f"{stem}-{suffix}"
+
+
+def recreated_pod_name(name: str, attempt: int) -> str:
+    """The name of the pod created for the ``attempt``-th time (0: the first pod, ``name`` itself) for the
+    same try: ``name`` with ``-r<attempt>`` appended, cut to fit 63 characters. The same try and attempt
+    always give the same name (a retried create finds its pod), and no two attempts share one."""
+    if attempt <= 0:
+        return name
+    tag = f"-r{attempt}"
+    return f"{name[: MAX_NAME_LENGTH - len(tag)].rstrip('-.')}{tag}"
+
+
+def pod_recreate_attempt(pod: Any) -> int:
+    """Which recreation of its try a pod (dict or ``V1Pod``) is: 0 for the first pod of the try."""
+    _, annotations = _metadata(pod)
+    try:
+        return max(0, int(annotations.get(RECREATE_ANNOTATION) or 0))
+    except (TypeError, ValueError):
+        return 0

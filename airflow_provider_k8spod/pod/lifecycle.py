@@ -45,10 +45,13 @@ from airflow_provider_k8spod.hooks.retry import DEFAULT_POLICY, worth_retrying
 from airflow_provider_k8spod.pod import status as st
 from airflow_provider_k8spod.pod.identity import (
     ANNOTATION_PREFIX,
+    RECREATE_ANNOTATION,
     TaskIdentity,
     is_managed,
+    pod_recreate_attempt,
     pod_task_identity,
     pod_try_number,
+    recreated_pod_name,
     task_instance_selector,
 )
 from airflow_provider_k8spod.pod.logs import (
@@ -148,6 +151,9 @@ class LifecycleSettings:
     xcom_inline_limit: int | None = None
     #: Make the pod report at the end (:mod:`.report`; the operator's ``pod_report``).
     pod_report: bool = True
+    #: How many times a pod lost to the infrastructure (:func:`.status.infrastructure_loss`) is created
+    #: again for the same try (the operator's ``pod_recreate_attempts``); 0: never.
+    pod_recreate_attempts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict (the trigger's kwargs carry it)."""
@@ -180,6 +186,8 @@ class PodHandle:
     #: The pod carries this provider's managed-by annotation (a shared namespace watch follows it).
     managed: bool = False
     identity: TaskIdentity | None = None
+    #: Which recreation of its try this pod is (0: the first pod; see ``pod_recreate_attempts``).
+    attempt: int = 0
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], *, adopted: bool = False) -> PodHandle:
@@ -192,6 +200,7 @@ class PodHandle:
             adopted=adopted,
             managed=is_managed(pod),
             identity=pod_task_identity(pod),
+            attempt=pod_recreate_attempt(pod),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +217,7 @@ class PodHandle:
             adopted=bool(data.get("adopted")),
             managed=bool(data.get("managed")),
             identity=TaskIdentity(**identity) if identity else None,
+            attempt=int(data.get("attempt") or 0),
         )
 
 
@@ -648,6 +658,8 @@ class PodLifecycle:
         self.namespace: str | None = None
         self.main: str = "base"
         self.cleaned_up = False
+        #: The driver is stopping the task (a kill): a pod deleted now is not lost, never recreated.
+        self.stopping = False
         #: Why cleanup could not delete the pod it had to delete (the driver fails the task with it).
         self.cleanup_problem: str | None = None
         self.watcher: PodWatcher | None = None
@@ -786,16 +798,99 @@ class PodLifecycle:
         ``clean_up=False``: the driver cleans up itself once it has the result (an operator subclass
         overriding upstream's ``cleanup``); an interruption still deletes the pod here."""
         handle, pod = await self.start(request, identity, existing=existing)
-        # A pod given without a status (a request object) is read by the watch before anything is decided.
-        initial = pod if (pod.get("metadata") or {}).get("uid") else None
         result: LifecycleResult | None = None
         try:
-            result = await self.follow(handle, initial=initial)
-            return result
+            while True:
+                # A pod given without a status (a request object) is read by the watch before anything is
+                # decided.
+                initial = pod if (pod.get("metadata") or {}).get("uid") else None
+                result = await self.follow(handle, initial=initial)
+                loss = self.loss_to_recreate(result)
+                if loss is None:
+                    return result
+                handle, pod = await self.recreate(request, identity, result, loss)
+                result = None
         finally:
             if result is None or clean_up:
                 last = result.pod if result is not None else (self.watcher.pod if self.watcher else None)
                 await self.cleanup(last or pod, result.verdict if result is not None else None)
+
+    # -- a pod lost to the infrastructure ------------------------------------------------------------------
+
+    def loss_to_recreate(self, result: LifecycleResult) -> st.InfrastructureLoss | None:
+        """The infrastructure loss for which the pod of ``result`` is to be created again for the same try
+        (``pod_recreate_attempts`` not used up), else None."""
+        loss = self.infrastructure_loss(result)
+        attempt = self.handle.attempt if self.handle is not None else 0
+        if loss is None or self.stopping or attempt >= self.settings.pod_recreate_attempts:
+            return None
+        return loss
+
+    def infrastructure_loss(self, result: LifecycleResult) -> st.InfrastructureLoss | None:
+        """How the pod of a failed ``result`` was lost to the infrastructure (None: the task failed, or
+        succeeded, or its ``execution_timeout`` ended it)."""
+        if result.timed_out or result.verdict.outcome is not st.Outcome.FAILURE:
+            return None
+        return st.infrastructure_loss(result.verdict.record)
+
+    def recreate_exhausted(self, result: LifecycleResult) -> str | None:
+        """With ``pod_recreate_attempts`` set, why a pod lost to the infrastructure was not created again
+        (one line for the task's error), else None."""
+        limit = self.settings.pod_recreate_attempts
+        loss = self.infrastructure_loss(result) if limit > 0 else None
+        if loss is None:
+            return None
+        return (
+            f"The pod was lost to the infrastructure: {loss.message}; it is not created again: "
+            f"pod_recreate_attempts={limit} are used up"
+        )
+
+    async def recreate(
+        self,
+        request: Mapping[str, Any],
+        identity: TaskIdentity | None,
+        result: LifecycleResult,
+        loss: st.InfrastructureLoss,
+    ) -> tuple[PodHandle, dict[str, Any]]:
+        """Clean up the pod of ``result``, lost to the infrastructure, and create the next pod of the same
+        try (its name ``-r<attempt>``, the same identity labels); returns its handle and the pod as created.
+
+        The lost pod is deleted (or kept as ``on_finish_action`` says, labelled so that nothing adopts it)
+        before the next pod is created, so one try never has two live pods. What was logged of it stays
+        in the task log; the next pod's log starts over."""
+        lost = self.handle
+        if lost is None:
+            raise RuntimeError("no pod to recreate")
+        attempt = lost.attempt + 1
+        self.log.warning(
+            "Pod %s/%s was lost to the infrastructure: %s. Creating a new pod for the same try (pod recreate "
+            "attempt %d of %d, pod_recreate_attempts)",
+            lost.namespace,
+            lost.name,
+            loss.message,
+            attempt,
+            self.settings.pod_recreate_attempts,
+        )
+        await self.cleanup(result.pod, result.verdict)
+        # What belongs to the lost pod: its log positions, result collector, sidecar state.
+        self._cursors = {}
+        self._followers = {}
+        self._events = None
+        self._log_result = None
+        self._quiet = set()
+        self._xcom_pending = False
+        self.sidecar_left = False
+        self.watcher = None
+        self.cleaned_up = False
+        meta = dict(request.get("metadata") or {})
+        meta["name"] = recreated_pod_name(str(meta.get("name") or lost.name), attempt)
+        meta["annotations"] = {**(meta.get("annotations") or {}), RECREATE_ANNOTATION: str(attempt)}
+        pod, adopted = await self.create_or_adopt({**request, "metadata": meta}, identity, look=False)
+        handle = PodHandle.of(pod, adopted=adopted)
+        self.attach(handle)
+        self.log.info("Created pod %s/%s in place of %s", handle.namespace, handle.name, lost.name)
+        self._notify("pod_created", pod, adopted=adopted)
+        return handle, pod
 
     async def follow(
         self,
@@ -840,7 +935,9 @@ class PodLifecycle:
             except TimeoutError:
                 pod = watcher.pod or dict(initial or {})
                 await events.refresh()
-                record = st.failure_record(pod, list(events.events.values()), reason="Timeout")
+                record = st.failure_record(
+                    pod, list(events.events.values()), reason="Timeout", main=self.main
+                )
                 started = st.main_container_started(pod, self.main) if pod else False
                 verdict = st.Verdict(
                     st.Outcome.FAILURE,
@@ -879,7 +976,7 @@ class PodLifecycle:
         if crash_loop is not None:
             await events.refresh()
             record = st.failure_record(
-                final, list(events.events.values()), reason="CrashLoop", message=crash_loop
+                final, list(events.events.values()), reason="CrashLoop", message=crash_loop, main=self.main
             )
             await self._drain_followers(watcher)
             return LifecycleResult(st.Verdict(st.Outcome.FAILURE, crash_loop, None, record), final)
@@ -893,7 +990,11 @@ class PodLifecycle:
                 f"pod {self.pod_name} was deleted before its XCom result could be read from the "
                 f"{XCOM_SIDECAR_NAME} container"
             )
-        elif self.settings.do_xcom_push:
+        elif self.settings.do_xcom_push and (
+            # No exec into a pod whose main container never ended (its node lost: no kubelet answers, and
+            # there is no result to read).
+            transport != "sidecar" or st.container_state(watcher.pod or final, self.main)[0] == "terminated"
+        ):
             try:
                 if transport == "termination_message":
                     xcom = parse_termination_message(watcher.pod or final, self.main)
@@ -1008,14 +1109,16 @@ class PodLifecycle:
                     "the pod has since been deleted: it was deleted before it could be followed "
                     "(somebody or something else deleted it)",
                     None,
-                    st.failure_record(gone, list(events.events.values()), reason="Deleted", deleted=True),
+                    st.failure_record(
+                        gone, list(events.events.values()), reason="Deleted", deleted=True, main=self.main
+                    ),
                     startup_reason="Deleted",
                 )
             if pod is not None:
                 if watcher.deleted:
                     await events.refresh()
                     record = st.failure_record(
-                        pod, list(events.events.values()), reason="Deleted", deleted=True
+                        pod, list(events.events.values()), reason="Deleted", deleted=True, main=self.main
                     )
                     return st.Verdict(
                         st.Outcome.FAILURE,
@@ -1030,7 +1133,11 @@ class PodLifecycle:
                 if decision.kind == "failed":
                     await events.refresh()
                     record = st.failure_record(
-                        pod, list(events.events.values()), reason=decision.reason, message=decision.message
+                        pod,
+                        list(events.events.values()),
+                        reason=decision.reason,
+                        message=decision.message,
+                        main=self.main,
                     )
                     return st.Verdict(
                         st.Outcome.FAILURE,

@@ -22,10 +22,12 @@ from airflow_provider_k8spod.pod.identity import ACTIVE_DEADLINE_SOURCE_ANNOTATI
 
 __all__ = [
     "CRASH_LOOP_MAX_RESTARTS",
+    "LOST_POD_REASONS",
     "WAITING_REASONS",
     "ContainerRecord",
     "CrashLoopTracker",
     "FailureRecord",
+    "InfrastructureLoss",
     "Outcome",
     "StartupDecision",
     "StartupTracker",
@@ -37,6 +39,7 @@ __all__ = [
     "event_is_warning",
     "failure_record",
     "format_event",
+    "infrastructure_loss",
     "is_finished",
     "last_failed_exit",
     "main_container_done",
@@ -498,6 +501,11 @@ class FailureRecord:
     warnings: tuple[str, ...]
     oom_killed: bool = False
     deleted: bool = False
+    #: The container that decides the task ("" when unknown: then the first regular container).
+    main: str = ""
+    #: Why the pod was stopped (deleted, evicted or otherwise disrupted, past its deadline) before its main
+    #: container ended on its own; "" when it was not (or the main container ended first).
+    stopped: str = ""
 
     def render(self) -> str:
         lines = [
@@ -528,6 +536,8 @@ class FailureRecord:
             "node": self.node,
             "oom_killed": self.oom_killed,
             "deleted": self.deleted,
+            "main": self.main,
+            "stopped": self.stopped,
             "containers": [c.__dict__ for c in self.containers],
             "warnings": list(self.warnings),
         }
@@ -546,7 +556,17 @@ class FailureRecord:
             warnings=tuple(str(w) for w in data.get("warnings") or ()),
             oom_killed=bool(data.get("oom_killed")),
             deleted=bool(data.get("deleted")),
+            main=str(data.get("main") or ""),
+            stopped=str(data.get("stopped") or ""),
         )
+
+    def main_container(self) -> ContainerRecord | None:
+        """The record of the container that decides the task (``main``, else the first regular one)."""
+        regular = [c for c in self.containers if c.kind == "container"]
+        for item in regular:
+            if item.name == self.main:
+                return item
+        return regular[0] if regular and not self.main else None
 
 
 @dataclass(frozen=True)
@@ -591,6 +611,8 @@ def failure_record(
     message: str = "",
     deleted: bool = False,
     max_warnings: int = 5,
+    main: str = "",
+    stopped: str = "",
 ) -> FailureRecord:
     """Describe ``pod`` (its last known state), with the last ``max_warnings`` Warning events."""
     meta = pod.get("metadata") or {}
@@ -627,6 +649,8 @@ def failure_record(
         warnings=tuple(format_event(e) for e in warnings),
         oom_killed=oom,
         deleted=deleted,
+        main=main,
+        stopped=stopped,
     )
 
 
@@ -676,19 +700,29 @@ def decide(
     finished, are failures. An exit code 0 that came only after the pod was told to stop (deleted, evicted,
     past ``activeDeadlineSeconds``: a container that exits 0 on SIGTERM) is a failure too.
     """
+
+    def record(**kwargs: Any) -> FailureRecord:
+        return failure_record(pod, events, main=main, **kwargs)
+
     kind, state = _state(container_status(pod, main))
     if kind == "terminated":
         code = state.get("exitCode")
         exit_code = int(code) if code is not None else None
         stopped = _stopped(pod)
         finished_at = _parse_time(state.get("finishedAt"))
-        if exit_code == 0 and stopped is not None and finished_at is not None and finished_at >= stopped[0]:
+        # Stopped before it ended on its own: its end (whatever the exit code) came after the stop.
+        cut = (
+            stopped[1]
+            if stopped is not None and finished_at is not None and finished_at >= stopped[0]
+            else ""
+        )
+        if exit_code == 0 and cut:
             # It exited 0 on SIGTERM: it was stopped, it did not finish.
             summary = (
-                f"container {main!r} exited with 0, but only after the pod was stopped ({stopped[1]}): "
+                f"container {main!r} exited with 0, but only after the pod was stopped ({cut}): "
                 "its work may not be finished"
             )
-            return Verdict(Outcome.FAILURE, summary, 0, failure_record(pod, events, deleted=deleted))
+            return Verdict(Outcome.FAILURE, summary, 0, record(deleted=deleted, stopped=cut))
         if exit_code is not None and exit_code in skip_on_exit_code:
             return Verdict(
                 Outcome.SKIP,
@@ -717,39 +751,40 @@ def decide(
             summary += _deadline_note(pod, pod_reason)
         if deleted:
             summary += "; the pod has since been deleted"
-        return Verdict(Outcome.FAILURE, summary, exit_code, failure_record(pod, events, deleted=deleted))
+        return Verdict(Outcome.FAILURE, summary, exit_code, record(deleted=deleted, stopped=cut))
 
     if phase(pod) == "Succeeded":
         return Verdict(Outcome.SUCCESS, "the pod succeeded")
     status = _status(pod)
+    # The main container did not end: whatever stopped the pod (if anything did) stopped it first.
+    stop = _stopped(pod)
+    cut = stop[1] if stop is not None else ("the pod was deleted" if deleted else "")
     if deleted:
         summary = (
             f"the pod was deleted while container {main!r} was {kind}"
             f" (phase {phase(pod)}): somebody or something else deleted it"
         )
-        return Verdict(
-            Outcome.FAILURE, summary, None, failure_record(pod, events, reason="Deleted", deleted=True)
-        )
+        return Verdict(Outcome.FAILURE, summary, None, record(reason="Deleted", deleted=True, stopped=cut))
     if node_lost(pod):
         target = _condition(pod, "DisruptionTarget") or {}
         summary = "the pod's node stopped reporting; Kubernetes is evicting the pod (DeletionByTaintManager)"
         if target.get("message"):
             summary += f": {target['message']}"
-        return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events, reason="NodeLost"))
+        return Verdict(Outcome.FAILURE, summary, None, record(reason="NodeLost", stopped=cut))
     if phase(pod) == "Unknown":
         summary = "the pod's node stopped reporting (phase Unknown)"
         if status.get("message"):
             summary += f": {status['message']}"
-        return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events))
+        return Verdict(Outcome.FAILURE, summary, None, record(stopped=cut))
     init = _failed_init_container(pod)
     if init is not None:
-        return Verdict(Outcome.FAILURE, init.message, None, failure_record(pod, events, reason=init.reason))
+        return Verdict(Outcome.FAILURE, init.message, None, record(reason=init.reason, stopped=cut))
     reason = str(status.get("reason") or "")
     message = str(status.get("message") or "").strip()
     summary = f"the pod {phase(pod).lower()} before container {main!r} finished"
     if reason:
         summary += f" ({reason}" + (f": {message}" if message else "") + _deadline_note(pod, reason) + ")"
-    return Verdict(Outcome.FAILURE, summary, None, failure_record(pod, events))
+    return Verdict(Outcome.FAILURE, summary, None, record(stopped=cut))
 
 
 def _deadline_note(pod: Pod, reason: str) -> str:
@@ -764,3 +799,118 @@ def _deadline_note(pod: Pod, reason: str) -> str:
             "because active_deadline_seconds was not given)"
         )
     return f" (activeDeadlineSeconds={deadline})"
+
+
+# -- infrastructure failures -------------------------------------------------------------------------------
+
+#: Pod reasons (``status.reason``, or the record's own) that say the infrastructure ended the pod, with how
+#: the task log says it. A pod that failed for one of these before its main container ended on its own may
+#: be created again for the same try (``pod_recreate_attempts``).
+LOST_POD_REASONS: dict[str, str] = {
+    "Evicted": "evicted by the kubelet",
+    "Preempting": "preempted by a pod of higher priority",
+    "NodeLost": "its node was lost",
+    "Deleted": "deleted by someone else",
+    "Shutdown": "its node shut down",
+    "NodeShutdown": "its node shut down",
+    "Terminated": "its node shut down",
+    "UnexpectedAdmissionError": "refused by its node's kubelet at admission",
+    "OutOfcpu": "refused by its node's kubelet at admission (out of cpu)",
+    "OutOfmemory": "refused by its node's kubelet at admission (out of memory)",
+    "OutOfpods": "refused by its node's kubelet at admission (too many pods)",
+    "OutOfephemeral-storage": "refused by its node's kubelet at admission (out of ephemeral storage)",
+}
+
+#: Text of an image pull error that says the registry failed for a while (retrying later may work).
+TRANSIENT_PULL_ERRORS = (
+    "429 Too Many Requests",
+    "toomanyrequests",
+    "500 Internal Server Error",
+    "502 Bad Gateway",
+    "503 Service Unavailable",
+    "504 Gateway Timeout",
+    "i/o timeout",
+    "connection refused",
+    "connection reset by peer",
+    "TLS handshake timeout",
+    "context deadline exceeded",
+    "Client.Timeout exceeded",
+    "temporary failure in name resolution",
+    "unexpected EOF",
+)
+#: Text of an image pull error that says the image or the credentials are wrong: the user must act.
+PERMANENT_PULL_ERRORS = (
+    "not found",
+    "manifest unknown",
+    "unauthorized",
+    "authentication required",
+    "access denied",
+    "denied:",
+    "invalid reference format",
+    "no match for platform",
+    "no such host",
+    "401 Unauthorized",
+    "403 Forbidden",
+)
+_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "RegistryUnavailable")
+#: Record reasons that are the task's own limits or code, whatever else happened to the pod.
+_NEVER_LOST = frozenset({"DeadlineExceeded", "Timeout", "CrashLoop", "InitContainerFailed"})
+
+
+@dataclass(frozen=True)
+class InfrastructureLoss:
+    """The pod was lost to the infrastructure, not to the task's code: ``kind`` names how (a key of
+    :data:`LOST_POD_REASONS`, or ``ImagePull``), ``message`` says it in one line for the task log."""
+
+    kind: str
+    message: str
+
+
+def infrastructure_loss(record: FailureRecord | None) -> InfrastructureLoss | None:
+    """Whether a failed pod was lost to the infrastructure before its main container ended on its own
+    (pure; the failure record of :func:`decide` or of a failed start). None: the failure is the task's.
+
+    Lost: evicted or preempted, its node lost or shut down, refused at admission, deleted by someone else,
+    or a start that ran out of time pulling an image because the registry failed (rate limit, 5xx,
+    timeouts). Never lost: a main container that ended on its own (any exit code), an OOMKilled container,
+    ``activeDeadlineSeconds`` or ``execution_timeout``, a crash loop, a failed init container, a bad image
+    name, a missing image or refused credentials, a configuration error, a pod that could not be scheduled.
+    """
+    if record is None or record.oom_killed:
+        return None
+    main = record.main_container()
+    if main is not None and main.state == "terminated" and not record.stopped:
+        return None  # it ended on its own: its exit code is the task's
+    reason = record.reason
+    if reason in _NEVER_LOST:
+        return None
+    if reason == "StartupTimeout":
+        return _pull_loss(record)
+    kind = reason if reason in LOST_POD_REASONS else ""
+    if not kind and record.phase == "Unknown":
+        kind = "NodeLost"
+    if not kind and record.deleted:
+        kind = "Deleted"
+    if not kind:
+        return None
+    detail = record.message or (record.stopped if kind != "Deleted" else "")
+    message = f"{LOST_POD_REASONS[kind]} ({kind}" + (f": {detail.strip()}" if detail.strip() else "") + ")"
+    return InfrastructureLoss(kind, message)
+
+
+def _pull_loss(record: FailureRecord) -> InfrastructureLoss | None:
+    """A start that timed out on image pulls: lost when the pull errors seen are transient only."""
+    pulling = [c for c in record.containers if c.state == "waiting" and c.reason in _PULL_REASONS]
+    if not pulling:
+        return None
+    errors = [c.message for c in pulling] + [w for w in record.warnings if "pull" in w.lower()]
+    text = "\n".join(errors).lower()
+    if any(marker.lower() in text for marker in PERMANENT_PULL_ERRORS):
+        return None
+    transient = next((m for m in TRANSIENT_PULL_ERRORS if m.lower() in text), None)
+    if transient is None:
+        return None
+    names = ", ".join(f"{c.name!r}" for c in pulling)
+    return InfrastructureLoss(
+        "ImagePull", f"the image registry failed while pulling for {names} (ImagePull: {transient})"
+    )

@@ -67,6 +67,7 @@ def test_constructor_has_upstreams_73_arguments_with_their_defaults() -> None:
         "xcom_sidecar_container_resources",
         "max_xcom_size",
         "pod_report",
+        "pod_recreate_attempts",
         "xcom_transport",
     }
 
