@@ -326,6 +326,9 @@ class PodRunning:
             lifecycle.cleaned_up = True  # the trigger and trigger_reentry own the new pod
             self._defer(new_handle, access, context)
 
+        # Who reads the pod as it ends: a subclass's cleanup, callbacks, or an on_finish_action that keeps it.
+        reads_final_pod = own_cleanup or bool(self.callbacks) or op.on_finish_action != "delete_pod"
+
         async def finish() -> LifecycleResult | None:
             if result is not None and event.get("xcom_pending"):
                 # The result was too large for the event: read it here, from the sidecar still waiting.
@@ -333,12 +336,14 @@ class PodRunning:
                     result.xcom = await lifecycle.read_xcom()
                 except K8sPodError as exc:
                     result.xcom_error = exc
-            elif result is not None and event.get("sidecar_running"):
+            elif result is not None and event.get("sidecar_running") and reads_final_pod:
                 # The trigger read the result and left the sidecar running: stop it, and take the pod as
                 # it ends (its final phase) for cleanup and remote_pod.
                 final = await lifecycle.stop_sidecar()
                 if final is not None:
                     result.pod = final
+            # Otherwise deleting the pod stops the sidecar too, and nothing reads the pod's final phase:
+            # two requests fewer (an exec and a read) for every deferred task with an XCom.
             if not own_cleanup:
                 await lifecycle.cleanup(result.pod if result else None, result.verdict if result else None)
             return result
