@@ -318,6 +318,8 @@ class Record:
     crash_repeats: dict[str, int] = field(default_factory=dict)
     # the task key of each of ``pods_left`` (same order; empty: unknown)
     pods_left_tasks: list[str] = field(default_factory=list)
+    # the task key of each of the ``processes_left`` (its pod's task; None: its pod is gone)
+    processes_left_tasks: list[str | None] = field(default_factory=list)
     # task key -> line numbers of its final try that the triggerer wrote to its own log, not the task's
     misrouted: dict[str, set[int]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
@@ -417,6 +419,7 @@ def compute_figures(specs: Sequence[TaskSpec], record: Record) -> dict[str, Any]
     tasks_of_left = record.pods_left_tasks or [None] * len(record.pods_left)
     left = [d for d, k in zip(record.pods_left, tasks_of_left, strict=True) if k not in apart]
     left_apart = [d for d, k in zip(record.pods_left, tasks_of_left, strict=True) if k in apart]
+    processes_apart = len([k for k in record.processes_left_tasks if k in apart])
     checked = len(specs) - len([s for s in specs if s.key in record.ambiguous]) - len(by_airflow)
     return {
         "tasks": len(specs),
@@ -437,7 +440,8 @@ def compute_figures(specs: Sequence[TaskSpec], record: Record) -> dict[str, Any]
         "pods_left_behind": len(left),
         "pods_left": left,
         "pods_left_of_tasks_set_apart": left_apart,
-        "processes_left_behind": record.processes_left,
+        "processes_left_behind": record.processes_left - processes_apart,
+        "processes_left_of_tasks_set_apart": processes_apart,
         "pods_created": len(record.pods_seen),
         "tries_with_more_than_one_pod": len(double),
         "tries_total": sum(record.tries.values()),
@@ -914,6 +918,8 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
     left = cluster.pods(NAMESPACE)
     pods_left = [_describe_pod(p) for p in left]
     pods_left_tasks = [_pod_task(p) for p in left]
+    task_of_pod = {p["metadata"]["name"]: _pod_task(p) for p in left}
+    processes = cluster.container_processes()
     ambiguous = {key for key, hits in driver.try_faults.items() if hits > RETRIES}
     scheduler_log = "\n".join(p.read_text(errors="replace") for p in sorted(home.glob("scheduler-*.log")))
     triggerer_log = "\n".join(p.read_text(errors="replace") for p in sorted(home.glob("triggerer-*.log")))
@@ -925,7 +931,8 @@ def read_record(home: Path, cluster: Any, recorder: PodRecorder, driver: FaultDr
         xcoms=xcoms,
         pods_seen=dict(recorder.seen),
         pods_left=pods_left,
-        processes_left=len(cluster.container_processes()),
+        processes_left=len(processes),
+        processes_left_tasks=[task_of_pod.get(str(p.get("pod"))) for p in processes],
         ambiguous=ambiguous,
         airflow_mismatch=airflow_mismatches(scheduler_log),
         crash_repeats=crash_repeats,

@@ -171,6 +171,10 @@ def test_pods_and_lines_of_a_task_disturbed_by_airflow_are_set_apart_and_crash_r
     assert figures["pods_left"] == ["b-y (b try 1, Running)"]
     assert figures["pods_left_of_tasks_set_apart"] == ["a-x (a try 1, Succeeded)"]
     assert figures["log_lines_repeated_after_triggerer_crash"] == 1
+    record.processes_left = 2  # a's pod still runs a process (its XCom sidecar); one of a pod that is gone
+    record.processes_left_tasks[:] = ["a", None]
+    figures = soak.compute_figures(SPECS, record)
+    assert (figures["processes_left_behind"], figures["processes_left_of_tasks_set_apart"]) == (1, 1)
     assert figures["log_lines_repeated"] == 0
 
 
