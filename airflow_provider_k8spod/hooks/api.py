@@ -160,18 +160,22 @@ def patch_pod_metadata(
     *,
     labels: Mapping[str, str | None] | None = None,
     annotations: Mapping[str, str | None] | None = None,
+    active_deadline_seconds: int | None = None,
 ) -> ApiRequest:
     metadata: dict[str, Any] = {}
     if labels:
         metadata["labels"] = dict(labels)
     if annotations:
         metadata["annotations"] = dict(annotations)
+    body: dict[str, Any] = {"metadata": metadata}
+    if active_deadline_seconds is not None:  # the one spec field a running pod lets lower
+        body["spec"] = {"activeDeadlineSeconds": active_deadline_seconds}
     return ApiRequest(
         "patch",
         "pods",
         "PATCH",
         _pod_path(namespace, name),
-        body={"metadata": metadata},
+        body=body,
         content_type="application/merge-patch+json",
         what=describe_pod(name, namespace),
     )

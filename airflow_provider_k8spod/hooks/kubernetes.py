@@ -607,9 +607,16 @@ class AsyncKubernetesHook(_HookBase):
         *,
         labels: Mapping[str, str | None] | None = None,
         annotations: Mapping[str, str | None] | None = None,
+        active_deadline_seconds: int | None = None,
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
-            api.patch_pod_metadata(name, namespace, labels=labels, annotations=annotations)
+            api.patch_pod_metadata(
+                name,
+                namespace,
+                labels=labels,
+                annotations=annotations,
+                active_deadline_seconds=active_deadline_seconds,
+            )
         )
         return result
 

@@ -1062,8 +1062,9 @@ class PodLifecycle:
                 saved.get("at") or "?",
             )
 
-    async def save_log_cursors(self, *, graceful: bool) -> None:
-        """Keep the log cursors on the pod (an annotation), for whoever follows the pod next."""
+    async def save_log_cursors(self, *, graceful: bool, active_deadline_seconds: int | None = None) -> None:
+        """Keep the log cursors on the pod (an annotation), for whoever follows the pod next; in the same
+        request, lower the pod's ``activeDeadlineSeconds`` when given."""
         if self.pod_name is None or self.namespace is None:
             return
         value = json.dumps(
@@ -1076,7 +1077,10 @@ class PodLifecycle:
         )
         try:
             await self.hook.patch_pod_metadata(
-                self.pod_name, self.namespace, annotations={LOG_CURSOR_ANNOTATION: value}
+                self.pod_name,
+                self.namespace,
+                annotations={LOG_CURSOR_ANNOTATION: value} if self.log_cursors() else None,
+                active_deadline_seconds=active_deadline_seconds,
             )
         except (KubernetesApiError, OSError) as exc:
             self.log.warning("Could not save the log position on pod %s: %s", self.pod_name, exc)

@@ -176,6 +176,11 @@ def _parse_time(value: Any) -> float | None:
         return None
 
 
+def start_time(pod: Pod) -> float | None:
+    """When the kubelet started the pod (``status.startTime``, the clock of ``activeDeadlineSeconds``)."""
+    return _parse_time(_status(pod).get("startTime"))
+
+
 def _condition(pod: Pod, kind: str) -> Mapping[str, Any] | None:
     for item in _status(pod).get("conditions") or []:
         if item.get("type") == kind:

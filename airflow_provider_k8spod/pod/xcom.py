@@ -47,6 +47,7 @@ from airflow_provider_k8spod.exceptions import (
     XComResultError,
 )
 from airflow_provider_k8spod.hooks.retry import worth_retrying
+from airflow_provider_k8spod.pod.status import start_time
 
 __all__ = [
     "DEFAULT_SIDECAR_IMAGE",
@@ -119,6 +120,28 @@ class SidecarSettings:
     security_context: dict[str, Any] = field(
         default_factory=lambda: copy.deepcopy(DEFAULT_SIDECAR_SECURITY_CONTEXT)
     )
+
+
+#: How long a pod whose XCom sidecar a trigger left running may wait for its worker: Kubernetes stops it then
+#: (``activeDeadlineSeconds``) if Airflow never resumes the task (it failed the task instance itself, say).
+#: Longer than Airflow's default ``task_queued_timeout`` (10 minutes), the longest a resume waits in line.
+SIDECAR_WAIT_SECONDS = 1800
+
+
+def sidecar_wait_deadline(
+    pod: Mapping[str, Any], *, now: float, wait: float = SIDECAR_WAIT_SECONDS
+) -> int | None:
+    """The ``activeDeadlineSeconds`` that stops ``pod`` ``wait`` seconds from ``now`` (Kubernetes counts from
+    the pod's ``startTime``); None when it has no start time or already has a deadline at least as near
+    (a deadline can only be lowered). Pure."""
+    started = start_time(pod)
+    if started is None:
+        return None
+    wanted = max(1, math.ceil(now - started + wait))
+    current = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+    if isinstance(current, int) and current <= wanted:
+        return None
+    return wanted
 
 
 def sidecar_settings(

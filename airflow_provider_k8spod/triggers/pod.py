@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from airflow_provider_k8spod.hooks.access import ClusterAccess, close_async_clie
 from airflow_provider_k8spod.operators._driver import CallbackObserver, run_callbacks
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings, PodHandle, PodLifecycle
 from airflow_provider_k8spod.pod.watches import SharedWatches
+from airflow_provider_k8spod.pod.xcom import sidecar_wait_deadline
 
 __all__ = ["KubernetesPodTrigger"]
 
@@ -166,8 +168,14 @@ class KubernetesPodTrigger(BaseTrigger):
             # If this event is lost (the triggerer stops before Airflow stored it), Airflow runs the trigger
             # again: it must continue the log from here (not repeat it), and read the XCom result again
             # (the sidecar is left running, stopped on re-entry).
-            if lifecycle.log_cursors() and not (lifecycle.watcher is not None and lifecycle.watcher.deleted):
-                await lifecycle.save_log_cursors(graceful=True)
+            # A sidecar left running keeps the pod Running until the worker resumes; if Airflow never resumes
+            # the task (it can fail it on its own), Kubernetes stops the pod after SIDECAR_WAIT_SECONDS.
+            deadline = None
+            if lifecycle.sidecar_left and lifecycle.watcher is not None and lifecycle.watcher.pod:
+                deadline = sidecar_wait_deadline(lifecycle.watcher.pod, now=time.time())
+            gone = lifecycle.watcher is not None and lifecycle.watcher.deleted
+            if (lifecycle.log_cursors() or deadline is not None) and not gone:
+                await lifecycle.save_log_cursors(graceful=True, active_deadline_seconds=deadline)
             event.update(
                 status="done",
                 result=result.to_dict(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,22 @@ def test_sidecar_command_exits_0_on_sigint_and_sigterm_without_waiting_for_its_s
             os.killpg(process.pid, signal.SIGKILL)
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize(
+    ("status", "deadline", "expected"),
+    [
+        ({"startTime": "2026-12-02T00:00:00Z"}, None, 60 + 1800),  # started a minute ago
+        ({"startTime": "2026-12-02T00:00:00Z"}, 4000, 60 + 1800),  # a farther deadline is lowered
+        ({"startTime": "2026-12-02T00:00:00Z"}, 600, None),  # a nearer one stays (it can only go down)
+        ({}, None, None),  # not started: nothing to count from
+    ],
+)
+def test_a_sidecar_left_running_gets_a_deadline_counted_from_the_pods_start(status, deadline, expected):
+    from datetime import datetime
+
+    from airflow_provider_k8spod.pod.xcom import sidecar_wait_deadline
+
+    pod = {"spec": {"activeDeadlineSeconds": deadline} if deadline else {}, "status": status}
+    now = datetime(2026, 12, 2, 0, 1, 0, 300000, tzinfo=UTC).timestamp()
+    assert sidecar_wait_deadline(pod, now=now) == (expected + 1 if expected else None)

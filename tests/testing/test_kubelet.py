@@ -378,6 +378,25 @@ def test_active_deadline_counts_from_the_pod_start(
     assert not [p for p in cluster.container_processes() if p.get("pod") == "deadline-init"]
 
 
+def test_a_deadline_set_or_lowered_on_a_running_pod_takes_effect_and_cannot_be_raised(
+    cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str
+) -> None:
+    core.create_namespaced_pod(ns, pod_manifest("later", ["sleep", "60"], grace=0))
+    cluster.wait_for_pod(ns, "later", phase="Running")
+    core.patch_namespaced_pod("later", ns, {"spec": {"activeDeadlineSeconds": 600}})
+    with pytest.raises(kubernetes.client.ApiException) as raised:
+        core.patch_namespaced_pod("later", ns, {"spec": {"activeDeadlineSeconds": 900}})
+    assert raised.value.status == 422
+    assert "spec.activeDeadlineSeconds: Invalid value: 900: must be less than or equal to previous value" in (
+        raised.value.body
+    )
+    core.patch_namespaced_pod("later", ns, {"spec": {"activeDeadlineSeconds": 2}})  # the kubelet follows
+    pod = cluster.wait_for_pod(ns, "later", phase="Failed", timeout=30)
+    assert pod is not None
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    core.delete_namespaced_pod("later", ns)
+
+
 def test_graceful_delete(cluster: LocalCluster, core: kubernetes.client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_pod(ns, pod_manifest("grace", ["sleep", "60"], grace=1))
     cluster.wait_for_pod(ns, "grace", phase="Running")

@@ -58,6 +58,43 @@ def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
         assert event["result"]["verdict"]["outcome"] == "success", event
         assert event["result"]["xcom"] == {"rows": 3}, event
         assert event["sidecar_running"] is True
-    # The worker stops the sidecar on re-entry; until then the pod waits (its main container is done).
-    assert cluster.pod("default", name)["status"]["phase"] == "Running"
+    # The worker stops the sidecar on re-entry; until then the pod waits (its main container is done), but
+    # not for ever: the trigger gave it a deadline, in case Airflow never resumes the task.
+    waiting = cluster.pod("default", name)
+    assert waiting["status"]["phase"] == "Running"
+    assert 1800 <= waiting["spec"]["activeDeadlineSeconds"] <= 1800 + 120
+    hook.delete_pod(name, "default", grace_period_seconds=0)
+
+
+def test_a_pod_whose_worker_never_resumes_is_stopped_by_kubernetes(local_cluster_connection, monkeypatch):
+    """Airflow may fail a deferred task instance itself after its trigger fired (a stale executor event):
+    nothing resumes it, and the XCom sidecar the trigger left running must not keep the pod alive."""
+    import airflow_provider_k8spod.triggers.pod as trigger_module
+    from airflow_provider_k8spod.pod import xcom
+
+    monkeypatch.setattr(
+        trigger_module,
+        "sidecar_wait_deadline",
+        lambda pod, now: xcom.sidecar_wait_deadline(pod, now=now, wait=2),
+    )
+    cluster = local_cluster_connection
+    hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
+    pod = hook.create_pod(
+        build_pod(
+            {"image": "busybox:1.36", "cmds": ["sh", "-c", SCRIPT]},
+            task_id="t",
+            xcom_sidecar=SidecarSettings(),
+        )
+    )
+    name = pod["metadata"]["name"]
+    access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
+    trigger = KubernetesPodTrigger.for_pod(
+        access, name, "default", settings=LifecycleSettings(do_xcom_push=True)
+    )
+    event = asyncio.run(_event(trigger))
+    assert event["sidecar_running"] is True
+    ended = cluster.wait_for_pod("default", name, phase="Failed", timeout=30)
+    assert ended is not None
+    assert ended["status"].get("reason") == "DeadlineExceeded"
+    assert not [p for p in cluster.container_processes() if p["pod"] == name]
     hook.delete_pod(name, "default", grace_period_seconds=0)

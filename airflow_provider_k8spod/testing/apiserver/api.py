@@ -848,6 +848,7 @@ class Api:
             self.srv.kubelet.reschedule_pending()
         if info.resource == "pods":
             self.srv.maybe_finish_deletion(stored)
+            self.srv.kubelet.pod_updated(stored)
         return json_response(objects.with_kind(info.resource, stored))
 
     async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:
@@ -1325,14 +1326,30 @@ def _pod_update_causes(old: JSON, new: JSON) -> list[Any]:
                 container.pop("image", None)
         return copy_spec
 
+    causes: list[Any] = []
+    before, after = old.get("activeDeadlineSeconds"), new.get("activeDeadlineSeconds")
+    # ValidatePodUpdate: a deadline may be set or lowered, never raised or removed.
+    if before is not None and after is None:
+        causes.append(
+            validation.invalid_value(
+                "spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value"
+            )
+        )
+    elif isinstance(before, int) and isinstance(after, int) and after > before:
+        causes.append(
+            validation.invalid_value(
+                "spec.activeDeadlineSeconds", after, "must be less than or equal to previous value"
+            )
+        )
     if masked(old) == masked(new):
-        return []
+        return causes
     return [
+        *causes,
         validation.forbidden_field(
             "spec",
             "pod updates may not change fields other than `spec.containers[*].image`,"
             "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to "
             "existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
             "previously negative)",
-        )
+        ),
     ]

@@ -577,6 +577,7 @@ class PodWorker:
         self._publish_pending = False
         self._stop_task: asyncio.Task[None] | None = None
         self._deadline_handle: asyncio.TimerHandle | None = None
+        self._started_at = time.monotonic()
         self.done = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -915,12 +916,27 @@ class PodWorker:
     # ---------------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        deadline = self.spec.get("activeDeadlineSeconds")
-        if deadline:
-            self._deadline_handle = asyncio.get_running_loop().call_later(
-                float(deadline), self._deadline_exceeded
-            )
+        self._started_at = time.monotonic()
+        self._arm_deadline(self.spec.get("activeDeadlineSeconds"))
         self.task = asyncio.ensure_future(self._run())
+
+    def _arm_deadline(self, deadline: Any) -> None:
+        """(Re)arm ``activeDeadlineSeconds``, counted from the pod's start (the kubelet reads the spec's
+        current value: an update that lowers it takes effect)."""
+        if self._deadline_handle is not None:
+            self._deadline_handle.cancel()
+            self._deadline_handle = None
+        if deadline:
+            left = float(deadline) - (time.monotonic() - self._started_at)
+            self._deadline_handle = asyncio.get_running_loop().call_later(
+                max(0.0, left), self._deadline_exceeded
+            )
+
+    def spec_updated(self, spec: JSON) -> None:
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline != self.spec.get("activeDeadlineSeconds") and not self.done.is_set():
+            self.spec["activeDeadlineSeconds"] = deadline
+            self._arm_deadline(deadline)
 
     async def _run(self) -> None:
         try:
@@ -1228,6 +1244,12 @@ class Kubelet:
     def _delays_binding(self, class_name: str) -> bool:
         storage_class = self.deps.store.get("storageclasses", "", class_name) if class_name else None
         return storage_class is not None and storage_class.get("volumeBindingMode") == "WaitForFirstConsumer"
+
+    def pod_updated(self, pod: JSON) -> None:
+        """A pod's spec was updated through the API: its worker follows the fields a running pod may change."""
+        worker = self.workers.get(pod["metadata"]["uid"])
+        if worker is not None:
+            worker.spec_updated(pod.get("spec") or {})
 
     def _maybe_start(self, pod: JSON) -> None:
         uid = pod["metadata"]["uid"]
