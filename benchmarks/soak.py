@@ -402,18 +402,15 @@ def compute_figures(specs: Sequence[TaskSpec], record: Record) -> dict[str, Any]
                 f"set apart: the scheduler's {record.airflow_mismatch[key]}; then " + "; ".join(found)
             )
             continue
-        problems[key].extend(found)
+        if found:
+            problems[key].extend(found)
         misrouted += len(elsewhere)
         expected_ok += counts["ok"]
         lost += counts["lost"]
         repeated += counts["repeated"]
         disorder += counts["disorder"]
         wrong_xcom += counts["xcom"]
-        if after_crash:
-            crash_repeated += after_crash
-    for key in list(problems):
-        if not problems[key]:
-            del problems[key]
+        crash_repeated += after_crash
     apart = set(by_airflow)
     double = sorted(k for k, n in per_try.items() if n > 1 and k[0] not in apart)
     tasks_of_left = record.pods_left_tasks or [None] * len(record.pods_left)

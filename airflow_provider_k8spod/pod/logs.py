@@ -291,11 +291,15 @@ def missing_range(container: str, cursor: LogCursor) -> str:
     if cursor.last is None and not cursor.delivered:
         return f"The log of container {container} is incomplete: none of its lines could be read"
     where = f"after {cursor.since_time()}" if cursor.last is not None else "after the first lines"
-    last = cursor.last_text if len(cursor.last_text) <= 200 else cursor.last_text[:200] + "..."
     return (
         f"The log of container {container} is incomplete: its lines {where} "
-        f"(after the line {last!r}) could not be read"
+        f"(after the line {_last_line(cursor)!r}) could not be read"
     )
+
+
+def _last_line(cursor: LogCursor) -> str:
+    """The last line delivered, cut to 200 characters (to name it in a message)."""
+    return cursor.last_text if len(cursor.last_text) <= 200 else cursor.last_text[:200] + "..."
 
 
 def unread_when_gone(container: str, cursor: LogCursor) -> str:
@@ -303,8 +307,7 @@ def unread_when_gone(container: str, cursor: LogCursor) -> str:
     if cursor.last is None and not cursor.delivered:
         read = "before any of its lines were read"
     else:
-        last = cursor.last_text if len(cursor.last_text) <= 200 else cursor.last_text[:200] + "..."
-        read = f"before its log was read to the end (the last line read: {last!r})"
+        read = f"before its log was read to the end (the last line read: {_last_line(cursor)!r})"
     return f"The log of container {container} may be incomplete: the pod was deleted {read}"
 
 

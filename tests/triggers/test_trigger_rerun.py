@@ -26,10 +26,9 @@ async def _event(trigger: KubernetesPodTrigger) -> dict:
     raise AssertionError("no event")
 
 
-def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
-    local_cluster_connection, caplog, capfd
-):
-    cluster = local_cluster_connection
+def _xcom_pod(cluster):
+    """A pod that prints three lines and leaves an XCom result in its sidecar; the hook, its name, and the
+    access a trigger follows it with."""
     hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
     pod = hook.create_pod(
         build_pod(
@@ -38,8 +37,15 @@ def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
             xcom_sidecar=SidecarSettings(),
         )
     )
-    name = pod["metadata"]["name"]
     access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
+    return hook, pod["metadata"]["name"], access
+
+
+def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
+    local_cluster_connection, caplog, capfd
+):
+    cluster = local_cluster_connection
+    hook, name, access = _xcom_pod(cluster)
     settings = LifecycleSettings(do_xcom_push=True)
     events, printed = [], []
     with caplog.at_level(logging.INFO):
@@ -78,16 +84,7 @@ def test_a_pod_whose_worker_never_resumes_is_stopped_by_kubernetes(local_cluster
         lambda pod, now: xcom.sidecar_wait_deadline(pod, now=now, wait=2),
     )
     cluster = local_cluster_connection
-    hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
-    pod = hook.create_pod(
-        build_pod(
-            {"image": "busybox:1.36", "cmds": ["sh", "-c", SCRIPT]},
-            task_id="t",
-            xcom_sidecar=SidecarSettings(),
-        )
-    )
-    name = pod["metadata"]["name"]
-    access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
+    hook, name, access = _xcom_pod(cluster)
     trigger = KubernetesPodTrigger.for_pod(
         access, name, "default", settings=LifecycleSettings(do_xcom_push=True)
     )
