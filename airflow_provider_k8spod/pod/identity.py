@@ -55,6 +55,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "RECREATE_ANNOTATION",
     "TaskIdentity",
+    "carries_marker",
     "identity_annotations",
     "identity_labels",
     "is_managed",
@@ -201,6 +202,13 @@ def is_managed(pod: Any) -> bool:
     managed-by label earlier versions set (so their pods are still adopted and followed after an upgrade)."""
     labels, annotations = _metadata(pod)
     return MANAGED_BY_VALUE in (annotations.get(MANAGED_BY_ANNOTATION), labels.get(MANAGED_BY_ANNOTATION))
+
+
+def carries_marker(pod: Any) -> bool:
+    """Whether a pod (dict or ``V1Pod``) matches :data:`MARKER_SELECTOR` (what a namespace watch of
+    operator pods selects): a mutating webhook or a user's labels may have removed or changed the label."""
+    labels, _ = _metadata(pod)
+    return labels.get(UPSTREAM_MARKER_LABEL) == "True"
 
 
 def pod_try_number(pod: Any) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from airflow_provider_k8spod.exceptions import (
     KubernetesApiError,
     NotFoundError,
 )
-from airflow_provider_k8spod.pod.identity import MARKER_SELECTOR, is_managed
+from airflow_provider_k8spod.pod.identity import MARKER_SELECTOR, carries_marker, is_managed
 from airflow_provider_k8spod.pod.lifecycle import (
     LifecycleSettings,
     OwnWatches,
@@ -148,10 +149,7 @@ class NamespaceWatch:
             except (ApiUnavailableError, KubernetesApiError, OSError) as exc:
                 transient = isinstance(exc, ApiUnavailableError | OSError) or exc.status in (None, 500)
                 if not transient:
-                    self.error = exc
-                    self.listed.set()
-                    for name in list(self.listeners):
-                        self._emit(name, None, exc)
+                    self._fail(exc)
                     return
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6))
@@ -163,6 +161,18 @@ class NamespaceWatch:
                     delay,
                 )
                 await asyncio.sleep(delay)
+            except Exception as exc:
+                # Not an API error (a bug, a malformed event): every follower ends with it rather than
+                # waiting for ever for events from a watch that is gone.
+                self.log.error("Watch of %s in namespace %s failed: %r", self.kind, self.namespace, exc)
+                self._fail(exc)
+                return
+
+    def _fail(self, exc: Exception) -> None:
+        self.error = exc
+        self.listed.set()
+        for name in list(self.listeners):
+            self._emit(name, None, exc)
 
 
 def _no_rbac_to_watch(error: Exception | None) -> bool:
@@ -173,23 +183,33 @@ def _involved_name(event: Mapping[str, Any]) -> str:
     return str((event.get("involvedObject") or {}).get("name") or "")
 
 
-#: (loop, access key, namespace, kind) -> its watch. One event loop per triggerer process.
-_WATCHES: dict[tuple[int, str, str, str], NamespaceWatch] = {}
+#: loop -> (access key, namespace, kind) -> its watch. One event loop per triggerer process, but one per
+#: ``asyncio.run`` in ``dag.test()`` and tests: keyed by the loop itself, not its ``id()``, which a later loop
+#: can reuse (a new loop given an old loop's watch would wait for ever for events that never come).
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, str], NamespaceWatch]] = (
+    weakref.WeakKeyDictionary()
+)
+
+#: Watches being stopped.
+_STOPPING: set[asyncio.Task[None]] = set()
 
 
 def _acquire(hook: Any, key: str, namespace: str, kind: str, log: Any) -> NamespaceWatch:
-    index = (id(asyncio.get_running_loop()), key, namespace, kind)
-    watch = _WATCHES.get(index)
+    watches = _WATCHES.setdefault(asyncio.get_running_loop(), {})
+    watch = watches.get((key, namespace, kind))
     if watch is None or (watch.task is not None and watch.task.done()):
-        watch = _WATCHES[index] = NamespaceWatch(hook, namespace, kind, log=log)
+        watch = watches[key, namespace, kind] = NamespaceWatch(hook, namespace, kind, log=log)
     return watch
 
 
 def _release(key: str, namespace: str, kind: str, watch: NamespaceWatch) -> None:
-    index = (id(asyncio.get_running_loop()), key, namespace, kind)
-    if _WATCHES.get(index) is watch:
-        del _WATCHES[index]
-    asyncio.get_running_loop().create_task(watch.stop())
+    loop = asyncio.get_running_loop()
+    watches = _WATCHES.get(loop, {})
+    if watches.get((key, namespace, kind)) is watch:
+        del watches[key, namespace, kind]
+    # Referenced until done: the loop keeps only a weak reference to a task.
+    _STOPPING.add(task := loop.create_task(watch.stop()))
+    task.add_done_callback(_STOPPING.discard)
 
 
 class _SharedPodWatcher(PodWatcher):
@@ -203,13 +223,31 @@ class _SharedPodWatcher(PodWatcher):
 
     def _listener(self, name: str, pod: Mapping[str, Any] | None, error: Exception | None) -> None:
         # The state changes at once, in the watch's order; waiters are woken on the loop.
-        if pod is not None:
+        if self._fallback.is_set():
+            return  # followed by a watch of its own now
+        if (
+            pod is not None
+            and pod.get("_deleted")
+            and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        ):
+            # A pod being deleted carries a deletionTimestamp; without one, the pod may only have left the
+            # shared watch's selection (its marker label removed or changed): not a deletion to act on.
+            self._own_watch(f"the namespace watch of {MARKER_SELECTOR} pods no longer sees it")
+            pod = None
+        elif pod is not None:
             self._set({k: v for k, v in pod.items() if k != "_deleted"}, deleted=bool(pod.get("_deleted")))
         if _no_rbac_to_watch(error):
             self._fallback.set()  # not an error of the pod: follow it on its own instead
             error = None
         self._wakers.add(task := asyncio.get_running_loop().create_task(self._wake(error)))
         task.add_done_callback(self._wakers.discard)
+
+    def _own_watch(self, why: str) -> None:
+        """Follow this pod with a watch of its own from now on: it lists the pod first (so a pod that is
+        gone is reported deleted), then watches it by name, whatever its labels."""
+        if not self._fallback.is_set():
+            self.log.info("Pod %s: %s; following it with a watch of its own", self.name, why)
+            self._fallback.set()
 
     async def _run(self) -> None:
         watch = _acquire(self.hook, self.source.key, self.namespace, "pods", self.log)
@@ -228,9 +266,14 @@ class _SharedPodWatcher(PodWatcher):
             else:
                 # Not (yet) seen by the shared watch: read it once.
                 try:
-                    await self._update(await self.hook.get_pod(self.name, self.namespace))
+                    pod = await self.hook.get_pod(self.name, self.namespace)
                 except NotFoundError:
                     await self._update(None, deleted=True)
+                else:
+                    if not carries_marker(pod):
+                        # The shared watch selects the marker label: it would never report this pod.
+                        self._own_watch(f"it has no {MARKER_SELECTOR} label")
+                    await self._update(pod)
             while not self.deleted and self.error is None and not self._fallback.is_set():
                 await self.changes()
             if self._fallback.is_set() and not self.deleted:

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import importlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -48,8 +49,9 @@ XCOM_IN_EVENT_LIMIT = 64 * 1024
 #: a triggerer is killed without a chance to save it).
 CHECKPOINT_INTERVAL = 300.0
 
-#: Triggers following a pod on each event loop, to close the loop's clients when the last one ends.
-_ACTIVE: dict[int, int] = {}
+#: Triggers following a pod on each event loop, to close the loop's clients when the last one ends (keyed
+#: by the loop itself: a later loop may reuse a closed one's ``id()``).
+_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
 class KubernetesPodTrigger(BaseTrigger):
@@ -156,7 +158,7 @@ class KubernetesPodTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         _ACTIVE[loop] = _ACTIVE.get(loop, 0) + 1
         # The first trigger of a triggerer imports the client library: not on the event loop.
         await asyncio.to_thread(importlib.import_module, "kubernetes_asyncio.client")
@@ -229,7 +231,7 @@ class KubernetesPodTrigger(BaseTrigger):
         except Exception as exc:
             self.log.error("Task killed, but deleting pod %s/%s failed: %s", namespace, name, exc)
         finally:
-            if not _ACTIVE.get(id(asyncio.get_running_loop())):
+            if not _ACTIVE.get(asyncio.get_running_loop()):
                 await close_async_clients()
 
 

@@ -7,23 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from airflow_provider_k8spod.hooks.access import close_async_clients
 from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
+from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings
 from airflow_provider_k8spod.pod.spec import build_pod
 from airflow_provider_k8spod.pod.xcom import SidecarSettings
 from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
+from tests.triggers._run import first_event
 
 SCRIPT = "for i in 1 2 3; do echo line $i; done; echo '{\"rows\": 3}' > /airflow/xcom/return.json"
-
-
-async def _event(trigger: KubernetesPodTrigger) -> dict:
-    try:
-        async for event in trigger.run():
-            return dict(event.payload)
-    finally:
-        await close_async_clients()
-    raise AssertionError("no event")
 
 
 def _xcom_pod(cluster):
@@ -34,6 +26,7 @@ def _xcom_pod(cluster):
         build_pod(
             {"image": "busybox:1.36", "cmds": ["sh", "-c", SCRIPT]},
             task_id="t",
+            identity=TaskIdentity("rerun", "t", "run"),  # labelled as the operator's pods are
             xcom_sidecar=SidecarSettings(),
         )
     )
@@ -53,7 +46,7 @@ def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
             caplog.clear()
             capfd.readouterr()
             trigger = KubernetesPodTrigger.for_pod(access, name, "default", settings=settings)
-            events.append(asyncio.run(_event(trigger)))
+            events.append(asyncio.run(first_event(trigger)))
             out, err = capfd.readouterr()
             printed.append("\n".join([out, err, *(r.getMessage() for r in caplog.records)]))
     assert [n for n in range(1, 4) if f"[base] line {n}" in printed[0]] == [1, 2, 3], printed[0]
@@ -88,7 +81,7 @@ def test_a_pod_whose_worker_never_resumes_is_stopped_by_kubernetes(local_cluster
     trigger = KubernetesPodTrigger.for_pod(
         access, name, "default", settings=LifecycleSettings(do_xcom_push=True)
     )
-    event = asyncio.run(_event(trigger))
+    event = asyncio.run(first_event(trigger))
     assert event["sidecar_running"] is True
     ended = cluster.wait_for_pod("default", name, phase="Failed", timeout=30)
     assert ended is not None
