@@ -182,6 +182,7 @@ class PodRunning:
         # A subclass overriding upstream's get_or_create_pod/find_pod, or its cleanup methods, is called
         # where upstream calls them; the lifecycle follows the pod it returns.
         own_cleanup = op._overrides(*_CLEANUP_METHODS)
+        lifecycle.sidecar_stopped_by_deletion = not self._reads_final_pod(own_cleanup)
         existing = None
         try:
             if op._overrides(*_CREATE_METHODS):
@@ -208,6 +209,13 @@ class PodRunning:
         if own_cleanup:
             self._subclass_cleanup(lifecycle, result, context)
         return self._finish(result, context, cleanup_problem=lifecycle.cleanup_problem)
+
+    def _reads_final_pod(self, own_cleanup: bool) -> bool:
+        """Whether anything reads the pod as it ends (its final phase, once the XCom sidecar is stopped): a
+        subclass's cleanup, callbacks, or an ``on_finish_action`` that may keep the pod. Otherwise the pod
+        is deleted as soon as the verdict is in, and the deletion stops the sidecar."""
+        op: Any = self
+        return own_cleanup or bool(self.callbacks) or op.on_finish_action != "delete_pod"
 
     def _pod_request(self, context: Context, access: ClusterAccess) -> dict[str, Any]:
         """Set upstream's ``pod_request_obj`` (unless already set) and return it as the manifest to create.
@@ -326,8 +334,7 @@ class PodRunning:
             lifecycle.cleaned_up = True  # the trigger and trigger_reentry own the new pod
             self._defer(new_handle, access, context)
 
-        # Who reads the pod as it ends: a subclass's cleanup, callbacks, or an on_finish_action that keeps it.
-        reads_final_pod = own_cleanup or bool(self.callbacks) or op.on_finish_action != "delete_pod"
+        reads_final_pod = self._reads_final_pod(own_cleanup)
 
         async def finish() -> LifecycleResult | None:
             if result is not None and event.get("xcom_pending"):

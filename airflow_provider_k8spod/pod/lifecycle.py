@@ -646,6 +646,12 @@ class PodLifecycle:
         self._xcom_pending = False
         #: The XCom sidecar was left running after its result was read (see ``xcom_inline_limit``).
         self.sidecar_left = False
+        #: Set by the synchronous driver when the pod is deleted as soon as the verdict is in and nothing
+        #: reads its final state (``on_finish_action="delete_pod"``, no callbacks, no subclass cleanup):
+        #: the XCom sidecar is then left for the deletion to stop, instead of an exec to stop it and a
+        #: wait for the pod's final phase (as the deferrable re-entry does). Cleanup stops it if the
+        #: deletion fails.
+        self.sidecar_stopped_by_deletion = False
         self.settings = settings
         self.log = log
         self.observer = observer
@@ -1528,9 +1534,11 @@ class PodLifecycle:
             if result is not None and limit is not None and len(result.stdout) > limit:
                 # Too large to travel in the trigger's event: the sidecar keeps it for read_xcom().
                 self._xcom_pending = True
-            elif limit is None:
+            elif limit is None and not self.sidecar_stopped_by_deletion:
                 await self._stop_sidecar()
-            else:  # a trigger: the worker stops the sidecar on re-entry (stop_sidecar), once the event is in
+            else:
+                # A trigger: the worker stops the sidecar on re-entry (stop_sidecar), once the event is in;
+                # or the pod is deleted next, which stops it.
                 self.sidecar_left = True
         if self._xcom_pending:
             return NO_RESULT
@@ -1715,6 +1723,9 @@ class PodLifecycle:
                 + f": {error}. Delete it yourself: kubectl delete pod -n {namespace} {name}"
             )
             self.log.error("%s", problem)
+            if self.sidecar_left:
+                # Left for the deletion to stop, which failed: stop it, so the pod at least ends.
+                await self._stop_sidecar()
             return problem
 
     # -- observer ----------------------------------------------------------------------------------------
