@@ -33,7 +33,7 @@ _SCHEMA_TYPES = {"bool": "boolean", "str": "string", "text": "string", "secret":
 
 def connection_fields() -> dict[str, Any]:
     """``conn-fields`` of the connection type: one entry per extra the hook reads."""
-    from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
+    from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS, XCOM_TRANSPORTS
 
     fields: dict[str, Any] = {}
     for name, (kind, label, description) in EXTRA_FIELDS.items():
@@ -45,7 +45,12 @@ def connection_fields() -> dict[str, Any]:
         if kind == "bool":
             schema["default"] = False
         if name == "xcom_transport":
-            schema["enum"] = ["sidecar", "termination_message", "logs", None]
+            schema["enum"] = [*XCOM_TRANSPORTS, None]
+            # The UI names each choice from this map (it looks None up as "null"), not by its raw value.
+            schema["values_display"] = {
+                **XCOM_TRANSPORTS,
+                "null": "not set: the operator's argument, else sidecar",
+            }
         fields[name] = {"label": label, "description": description, "schema": schema}
     return fields
 

@@ -22,12 +22,16 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow_provider_k8spod.exceptions import ConnectionConfigError
-from airflow_provider_k8spod.hooks.fields import DEFAULT_CONN_ID, EXTRA_FIELDS, LEGACY_PREFIXES
+from airflow_provider_k8spod.hooks.fields import (
+    DEFAULT_CONN_ID,
+    EXTRA_FIELDS,
+    LEGACY_PREFIXES,
+    XCOM_TRANSPORTS,
+)
 
 log = logging.getLogger(__name__)
 
 #: The values of the ``xcom_transport`` extra (those of :mod:`airflow_provider_k8spod.pod.xcom`).
-_XCOM_TRANSPORTS = ("sidecar", "termination_message", "logs")
 
 #: Unknown extras at least this similar to a known one are taken for a typo, which is an error.
 _TYPO_CUTOFF = 0.85
@@ -214,10 +218,10 @@ def settings_from_connection_fields(
         raise ConnectionConfigError(
             f"connection {conn_id!r}, field 'ca_cert': a CA certificate needs the API server URL in 'host'"
         )
-    if settings.xcom_transport is not None and settings.xcom_transport not in _XCOM_TRANSPORTS:
+    if settings.xcom_transport is not None and settings.xcom_transport not in XCOM_TRANSPORTS:
         raise ConnectionConfigError(
             f"connection {conn_id!r}, field 'xcom_transport': {settings.xcom_transport!r} is not a transport; "
-            f"use one of {', '.join(repr(t) for t in _XCOM_TRANSPORTS)}"
+            f"use one of {', '.join(repr(t) for t in XCOM_TRANSPORTS)}"
         )
     if len(settings.sources) > 1:
         raise ConnectionConfigError(

@@ -61,3 +61,10 @@ EXTRA_FIELDS: dict[str, tuple[str, str, str]] = {
         "The operator's xcom_transport argument wins.",
     ),
 }
+
+#: How an XCom result can come back (``xcom_transport``), each with how the connection form names it.
+XCOM_TRANSPORTS: dict[str, str] = {
+    "sidecar": "sidecar: read through an exec into a sidecar (needs pods/exec)",
+    "termination_message": "termination_message: the main container's termination message (up to 4 KiB)",
+    "logs": "logs: a marked line in the main container's log",
+}

@@ -46,6 +46,7 @@ from airflow_provider_k8spod.exceptions import (
     PodSpecError,
     XComResultError,
 )
+from airflow_provider_k8spod.hooks.fields import XCOM_TRANSPORTS as TRANSPORT_CHOICES
 from airflow_provider_k8spod.hooks.retry import worth_retrying
 from airflow_provider_k8spod.pod.status import start_time
 
@@ -376,7 +377,7 @@ def _finite_float(text: str) -> float:
 #   pod (an annotation keeps it), and exits with the command's exit code. The lifecycle's log follower
 #   takes those lines out of the log (they never reach the task log).
 
-XCOM_TRANSPORTS = ("sidecar", "termination_message", "logs")
+XCOM_TRANSPORTS = tuple(TRANSPORT_CHOICES)
 
 #: The annotation that keeps the pod's log marker (``xcom_transport="logs"``).
 XCOM_MARKER_ANNOTATION = "k8spod.airflow.apache.org/xcom-marker"

@@ -23,7 +23,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS
+from airflow_provider_k8spod.hooks.fields import EXTRA_FIELDS, XCOM_TRANSPORTS
 from airflow_provider_k8spod.testing.kubeconfig import current_server, read
 from tests.operators.kpo import dag_source
 
@@ -181,6 +181,23 @@ class ConnectionForm:
         self.driver.execute_cdp_cmd("Input.insertText", {"text": text})
         self.until(lambda _: element.get_attribute("value") == text)
 
+    def choose(self, name: str, label: str) -> list[str]:
+        """Open the choice list of field ``name``, pick the option shown as ``label``; return every option
+        as the list showed it."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+
+        hidden = self.driver.find_element(By.NAME, name)
+        root = hidden.find_element(By.XPATH, "./ancestor::div[@data-scope='field' and @data-part='root'][1]")
+        root.find_element(By.CSS_SELECTOR, "input[role='combobox']").click()
+        self.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[role='option']")))
+        options = self.driver.find_elements(By.CSS_SELECTOR, "[role='option']")
+        shown = [o.text.strip() for o in options]
+        assert label in shown, f"no option {label!r} in {shown}"
+        options[shown.index(label)].click()
+        self.until(lambda _: label in root.text)  # the list closed on the choice
+        return shown
+
     def open_extra_fields(self) -> None:
         from selenium.webdriver.common.by import By
 
@@ -245,9 +262,14 @@ def fill_in_the_form(
             expected = ("input", "hidden")  # a choice list: the UI's select keeps its value in a hidden input
         assert widget == expected, f"{name}: {widget}, expected {expected}"
 
-    # Fill it in as a user would: the PEM as it is (several lines), a namespace.
+    # Fill it in as a user would: the PEM as it is (several lines), a namespace, an XCom transport picked
+    # from a list that names each choice (not "null" for the empty one).
     form.paste(form.field("element_ca_cert")[0], ca_text)
     form.paste(form.field("element_namespace")[0], NAMESPACE)
+    shown = form.choose("element_xcom_transport", XCOM_TRANSPORTS["logs"])
+    schema = connection_fields()["xcom_transport"]["schema"]
+    assert shown == [schema["values_display"]["null" if v is None else v] for v in schema["enum"]], shown
+    assert "null" not in shown
     dialog = form.driver.find_element(By.CSS_SELECTOR, "[role='dialog']")
     assert dialog.screenshot(str(screenshot)), "screenshot failed"
 
@@ -278,14 +300,19 @@ def test_connection_form_creates_a_connection_a_task_uses(
             _keep_artifact(screenshot, capfd)
 
     # A task reads the saved connection from the metadata database, as any task does, and its hook runs
-    # a pod with it: in the connection's namespace, trusting the CA pasted in the form.
+    # a pod with it: in the connection's namespace, trusting the CA pasted in the form, its XCom result
+    # coming back through the transport chosen in the form (no sidecar, no exec).
+    script = "echo hello from the form; echo '\"via the log\"' > /airflow/xcom/return.json"
     result = run_dag(
         dag_source(
             "connection_from_the_form",
-            f"""kubernetes_conn_id={CONN_ID!r}, image="busybox:1.36", cmds=["echo", "hello from the form"]""",
+            f"""kubernetes_conn_id={CONN_ID!r}, image="busybox:1.36", do_xcom_push=True,
+            cmds=["sh", "-c", {script!r}]""",
         )
     )
     assert result.task_states == {"task": "success"}, result.log[-3000:]
     assert "[base] hello from the form" in result.log
+    assert result.xcom("task") == "via the log"
+    assert local_cluster.stats().get("create pods/exec", 0) == 0
     assert result.xcom("task", "pod_namespace") == NAMESPACE
     assert local_cluster.pods() == []
