@@ -166,6 +166,7 @@ class PodRunning:
             observer=CallbackObserver(self.callbacks, dispatch, created, seen),
             log_formatter=op.log_formatter,
         )
+        lifecycle.sidecar_stopped_by_deletion = not self._reads_final_pod(op._overrides(*_CLEANUP_METHODS))
         return lifecycle
 
     # --- execute ------------------------------------------------------------------------------------------
@@ -182,7 +183,6 @@ class PodRunning:
         # A subclass overriding upstream's get_or_create_pod/find_pod, or its cleanup methods, is called
         # where upstream calls them; the lifecycle follows the pod it returns.
         own_cleanup = op._overrides(*_CLEANUP_METHODS)
-        lifecycle.sidecar_stopped_by_deletion = not self._reads_final_pod(own_cleanup)
         existing = None
         try:
             if op._overrides(*_CREATE_METHODS):
@@ -319,6 +319,7 @@ class PodRunning:
         runner = LifecycleThread()
         lifecycle = self._new_lifecycle(access, context, runner)
         lifecycle.attach(handle)
+        lifecycle.sidecar_left = bool(event.get("sidecar_running"))  # the trigger read the result, left it
         own_cleanup = result is not None and op._overrides(*_CLEANUP_METHODS)
         loss = (
             lifecycle.loss_to_recreate(result)
@@ -334,8 +335,6 @@ class PodRunning:
             lifecycle.cleaned_up = True  # the trigger and trigger_reentry own the new pod
             self._defer(new_handle, access, context)
 
-        reads_final_pod = self._reads_final_pod(own_cleanup)
-
         async def finish() -> LifecycleResult | None:
             if result is not None and event.get("xcom_pending"):
                 # The result was too large for the event: read it here, from the sidecar still waiting.
@@ -343,7 +342,7 @@ class PodRunning:
                     result.xcom = await lifecycle.read_xcom()
                 except K8sPodError as exc:
                     result.xcom_error = exc
-            elif result is not None and event.get("sidecar_running") and reads_final_pod:
+            elif result is not None and lifecycle.sidecar_left and not lifecycle.sidecar_stopped_by_deletion:
                 # The trigger read the result and left the sidecar running: stop it, and take the pod as
                 # it ends (its final phase) for cleanup and remote_pod.
                 final = await lifecycle.stop_sidecar()

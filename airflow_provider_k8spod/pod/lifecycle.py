@@ -646,11 +646,10 @@ class PodLifecycle:
         self._xcom_pending = False
         #: The XCom sidecar was left running after its result was read (see ``xcom_inline_limit``).
         self.sidecar_left = False
-        #: Set by the synchronous driver when the pod is deleted as soon as the verdict is in and nothing
+        #: Set by the operator (both modes) when the pod is deleted as soon as the verdict is in and nothing
         #: reads its final state (``on_finish_action="delete_pod"``, no callbacks, no subclass cleanup):
         #: the XCom sidecar is then left for the deletion to stop, instead of an exec to stop it and a
-        #: wait for the pod's final phase (as the deferrable re-entry does). Cleanup stops it if the
-        #: deletion fails.
+        #: wait for the pod's final phase. Cleanup stops it if the deletion fails.
         self.sidecar_stopped_by_deletion = False
         self.settings = settings
         self.log = log
@@ -1602,6 +1601,7 @@ class PodLifecycle:
 
     async def _stop_sidecar(self) -> None:
         name, namespace = self._pod_ref()
+        self.sidecar_left = False
         try:
             await self.hook.exec_in_pod(
                 name,

@@ -108,6 +108,20 @@ def test_a_failed_task_keeps_its_own_error_when_its_pod_cannot_be_deleted(local_
     assert f"pod default/{pod['metadata']['name']} could not be deleted" in result.log
 
 
+def test_a_pod_that_cannot_be_deleted_still_ends_its_xcom_sidecar(local_cluster_connection, run_dag, mode):
+    """The sidecar is left for the deletion to stop (nothing reads the pod's end); when the deletion is
+    refused, the sidecar is stopped, so the pod left behind at least ends."""
+    cluster = local_cluster_connection
+    cluster.forbid("delete", "pods")
+    result = run_dag(dag_source("cleanup_forbidden_xcom", WRITE_SMALL_RESULT))
+    assert result.task_states == {"task": "failed"}
+    [pod] = task_pods(cluster)
+    assert f"pod default/{pod['metadata']['name']} could not be deleted" in result.log
+    ended = cluster.wait_for_pod("default", pod["metadata"]["name"], phase="Succeeded", timeout=30)
+    assert ended is not None
+    assert not [p for p in cluster.container_processes() if p["pod"] == pod["metadata"]["name"]]
+
+
 # -- crash loops with restartPolicy OnFailure ------------------------------------------------------------
 
 
