@@ -31,8 +31,6 @@ from airflow_provider_k8spod.hooks.fields import (
 
 log = logging.getLogger(__name__)
 
-#: The values of the ``xcom_transport`` extra (those of :mod:`airflow_provider_k8spod.pod.xcom`).
-
 #: Unknown extras at least this similar to a known one are taken for a typo, which is an error.
 _TYPO_CUTOFF = 0.85
 

@@ -10,31 +10,11 @@ import logging
 
 import pytest
 
-from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
 from airflow_provider_k8spod.pod import watches
-from airflow_provider_k8spod.pod.identity import UPSTREAM_MARKER_LABEL, TaskIdentity
+from airflow_provider_k8spod.pod.identity import UPSTREAM_MARKER_LABEL
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings
-from airflow_provider_k8spod.pod.spec import build_pod
 from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
-from tests.triggers._run import first_event
-
-
-def _pods(
-    cluster, script: str, count: int, *, marker: bool = True
-) -> tuple[KubernetesHook, list[str], object]:
-    hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
-    names = []
-    for i in range(count):
-        pod = build_pod(
-            {"image": "busybox:1.36", "cmds": ["sh", "-c", script]},
-            task_id=f"t{i}",
-            identity=TaskIdentity("shared_watch", f"t{i}", "run"),
-        )
-        if not marker:
-            del pod["metadata"]["labels"][UPSTREAM_MARKER_LABEL]
-        names.append(hook.create_pod(pod)["metadata"]["name"])
-    access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
-    return hook, names, access
+from tests.triggers._run import first_event, make_pods
 
 
 def _follow(access, names: list[str], limit: float = 60) -> list[dict]:
@@ -50,7 +30,7 @@ def _follow(access, names: list[str], limit: float = 60) -> list[dict]:
 @pytest.mark.parametrize("when", ["from the start", "while it runs"])
 def test_a_pod_without_the_marker_label_is_followed_to_its_end(local_cluster_connection, caplog, capfd, when):
     cluster = local_cluster_connection
-    hook, names, access = _pods(cluster, "sleep 3; echo done", 1, marker=when == "while it runs")
+    hook, names, access = make_pods(cluster, "sleep 3; echo done", 1, marker=when == "while it runs")
     name = names[0]
     caplog.set_level(logging.INFO)
     if when == "while it runs":
@@ -80,7 +60,7 @@ def test_a_pod_without_the_marker_label_is_followed_to_its_end(local_cluster_con
 
 def test_a_broken_shared_watch_ends_its_triggers_with_the_error(local_cluster_connection, monkeypatch):
     cluster = local_cluster_connection
-    hook, names, access = _pods(cluster, "sleep 5", 2)
+    hook, names, access = make_pods(cluster, "sleep 5", 2)
     store = watches.NamespaceWatch._store
 
     def broken(self, obj, *, deleted=False):

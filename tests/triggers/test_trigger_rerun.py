@@ -7,38 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from airflow_provider_k8spod.hooks.kubernetes import AsyncKubernetesHook, KubernetesHook
-from airflow_provider_k8spod.pod.identity import TaskIdentity
 from airflow_provider_k8spod.pod.lifecycle import LifecycleSettings
-from airflow_provider_k8spod.pod.spec import build_pod
-from airflow_provider_k8spod.pod.xcom import SidecarSettings
 from airflow_provider_k8spod.triggers.pod import KubernetesPodTrigger
-from tests.triggers._run import first_event
+from tests.triggers._run import first_event, make_pods
 
 SCRIPT = "for i in 1 2 3; do echo line $i; done; echo '{\"rows\": 3}' > /airflow/xcom/return.json"
-
-
-def _xcom_pod(cluster):
-    """A pod that prints three lines and leaves an XCom result in its sidecar; the hook, its name, and the
-    access a trigger follows it with."""
-    hook = KubernetesHook(None, config_file=cluster.kubeconfig_path)
-    pod = hook.create_pod(
-        build_pod(
-            {"image": "busybox:1.36", "cmds": ["sh", "-c", SCRIPT]},
-            task_id="t",
-            identity=TaskIdentity("rerun", "t", "run"),  # labelled as the operator's pods are
-            xcom_sidecar=SidecarSettings(),
-        )
-    )
-    access = asyncio.run(AsyncKubernetesHook(None, config_file=cluster.kubeconfig_path).get_cluster_access())
-    return hook, pod["metadata"]["name"], access
 
 
 def test_a_trigger_run_again_gives_the_same_result_and_repeats_no_line(
     local_cluster_connection, caplog, capfd
 ):
     cluster = local_cluster_connection
-    hook, name, access = _xcom_pod(cluster)
+    hook, [name], access = make_pods(cluster, SCRIPT, xcom=True)  # 3 lines, an XCom left in its sidecar
     settings = LifecycleSettings(do_xcom_push=True)
     events, printed = [], []
     with caplog.at_level(logging.INFO):
@@ -77,7 +57,7 @@ def test_a_pod_whose_worker_never_resumes_is_stopped_by_kubernetes(local_cluster
         lambda pod, now: xcom.sidecar_wait_deadline(pod, now=now, wait=2),
     )
     cluster = local_cluster_connection
-    hook, name, access = _xcom_pod(cluster)
+    hook, [name], access = make_pods(cluster, SCRIPT, xcom=True)  # 3 lines, an XCom left in its sidecar
     trigger = KubernetesPodTrigger.for_pod(
         access, name, "default", settings=LifecycleSettings(do_xcom_push=True)
     )
