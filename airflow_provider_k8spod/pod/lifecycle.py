@@ -913,7 +913,8 @@ class PodLifecycle:
         """
         result = await self._follow_pod(handle, initial=initial, deadline=deadline)
         if self.settings.pod_report and result.pod:
-            result.report = pod_report(result.pod, now=self.wall_clock())
+            events = list(self._events.events.values()) if self._events is not None else []
+            result.report = pod_report(result.pod, now=self.wall_clock(), events=events)
         return result
 
     async def _follow_pod(
@@ -1109,9 +1110,14 @@ class PodLifecycle:
                 # Started, even if the pod has been deleted since: a version seen showed it running (the
                 # verdict then says it was deleted while running, never that it did not start).
                 return None
+            if watcher.deleted:
+                await events.refresh()
+                if st.started_in_events(list(events.events.values()), self.main, watcher.uid):
+                    # No version seen showed it running (it ran and went between two reads: a loaded
+                    # follower, a watch behind), but the kubelet said it started: never "did not start".
+                    return None
             if pod is None and watcher.deleted:
                 # Gone before this follower saw it at all (a trigger that starts late): say so plainly.
-                await events.refresh()
                 gone = {"metadata": {"name": self.pod_name, "namespace": self.namespace}}
                 return st.Verdict(
                     st.Outcome.FAILURE,
@@ -1125,7 +1131,6 @@ class PodLifecycle:
                 )
             if pod is not None:
                 if watcher.deleted:
-                    await events.refresh()
                     record = st.failure_record(
                         pod, list(events.events.values()), reason="Deleted", deleted=True, main=self.main
                     )

@@ -19,6 +19,10 @@ What each figure means, read from the pod as the API server returns it:
   request for a resource counts its limit (Kubernetes defaults the request to the limit: the API server
   stores it so, which the report says as "requests, equal to limits"). Multiplied by the running time:
   CPU-seconds and GiB-seconds.
+
+A pod that ran and was deleted between two reads leaves no state that shows it: then its Events (they
+outlive it) give the node (the kubelet's ``source.host``) and the first start (the ``Started`` event), and
+the report says its running time is unknown rather than "never scheduled" or "never ran".
 """
 
 from __future__ import annotations
@@ -83,6 +87,9 @@ class PodReport:
     #: container that set only limits), ``limits`` (only limits set), ``requests and limits`` (some
     #: containers only set limits), or None (no requests or limits).
     basis: str | None = None
+    #: No state read showed a container start, but the kubelet's Started event did (the pod ran and went
+    #: between two reads): ``running`` is unknown.
+    ran_unseen: bool = False
 
     @property
     def cpu_seconds(self) -> float | None:
@@ -107,6 +114,8 @@ class PodReport:
             times.append(
                 f"running {_duration(self.running)}" + (" (still running)" if self.still_running else "")
             )
+        elif self.ran_unseen:
+            times.append("ran (its Started event says so; no state read showed it: running time unknown)")
         else:
             times.append("never ran")
         lines.append("  " + ", ".join(times))
@@ -137,8 +146,9 @@ class PodReport:
         return cls(**values)
 
 
-def pod_report(pod: Mapping[str, Any], *, now: float) -> PodReport:
-    """The report of ``pod`` (its last state); ``now`` (``time.time()`` seconds) ends what has not ended."""
+def pod_report(pod: Mapping[str, Any], *, now: float, events: Iterable[Mapping[str, Any]] = ()) -> PodReport:
+    """The report of ``pod`` (its last state); ``now`` (``time.time()`` seconds) ends what has not ended.
+    ``events`` (the pod's Events) fill in what a last state read too early does not show."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -169,7 +179,13 @@ def pod_report(pod: Mapping[str, Any], *, now: float) -> PodReport:
             ends.append(end)
         containers.append(_container(item, init))
     first_start = min(starts) if starts else None
-    pending = _between(created, first_start if first_start is not None else now)
+    own = [e for e in events if _about(e, meta.get("uid"))]
+    event_start = None
+    if first_start is None:
+        event_start = min(
+            (t for e in own if e.get("reason") == "Started" and (t := _event_time(e))), default=None
+        )
+    pending = _between(created, first_start if first_start is not None else (event_start or now))
     running = None
     if first_start is not None:
         end = now if still_running or not ends else max(ends)
@@ -178,7 +194,7 @@ def pod_report(pod: Mapping[str, Any], *, now: float) -> PodReport:
     namespace = meta.get("namespace")
     return PodReport(
         pod=f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name")),
-        node=spec.get("nodeName") or None,
+        node=spec.get("nodeName") or _kubelet_host(own),
         pending=pending,
         scheduled_after=_between(created, scheduled),
         running=running,
@@ -187,6 +203,32 @@ def pod_report(pod: Mapping[str, Any], *, now: float) -> PodReport:
         cpu=cpu,
         memory=memory,
         basis=basis,
+        ran_unseen=event_start is not None,
+    )
+
+
+def _about(event: Mapping[str, Any], uid: str | None) -> bool:
+    """The event is about this pod (not an earlier pod of the same name)."""
+    other = (event.get("involvedObject") or {}).get("uid")
+    return not (uid and other and other != uid)
+
+
+def _kubelet_host(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The node whose kubelet reported on the pod (``source.host``; ``reportingInstance`` in newer ones)."""
+    for event in events:
+        source = event.get("source") or {}
+        if (source.get("component") or event.get("reportingComponent")) == "kubelet":
+            host = source.get("host") or event.get("reportingInstance")
+            if host:
+                return str(host)
+    return None
+
+
+def _event_time(event: Mapping[str, Any]) -> float | None:
+    return (
+        _time(event.get("firstTimestamp"))
+        or _time(event.get("eventTime"))
+        or _time((event.get("metadata") or {}).get("creationTimestamp"))
     )
 
 

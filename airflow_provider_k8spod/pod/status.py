@@ -433,6 +433,21 @@ def event_is_warning(event: Mapping[str, Any]) -> bool:
     return event.get("type") == "Warning"
 
 
+def started_in_events(events: Sequence[Mapping[str, Any]], main: str, uid: str | None = None) -> bool:
+    """Whether the kubelet reported container ``main`` started (its ``Started`` event). The events outlive
+    the pod: a pod deleted before any of its states showed the container running may still have said so
+    here. Events of another pod of the same name (another ``uid``) do not count."""
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if (
+            event.get("reason") == "Started"
+            and involved.get("fieldPath") == f"spec.containers{{{main}}}"
+            and not (uid and involved.get("uid") and involved.get("uid") != uid)
+        ):
+            return True
+    return False
+
+
 def format_event(event: Mapping[str, Any]) -> str:
     """One line for an Event: ``Reason: message (xN, from component, on container c)``."""
     details = []
@@ -765,10 +780,18 @@ def decide(
     stop = _stopped(pod)
     cut = stop[1] if stop is not None else ("the pod was deleted" if deleted else "")
     if deleted:
-        summary = (
-            f"the pod was deleted while container {main!r} was {kind}"
-            f" (phase {phase(pod)}): somebody or something else deleted it"
-        )
+        uid = (pod.get("metadata") or {}).get("uid")
+        if kind in ("waiting", "unknown") and started_in_events(events, main, uid):
+            # No state seen showed it running, but the kubelet's event did: it was deleted after it started.
+            summary = (
+                f"the pod was deleted after container {main!r} started (its Started event says so; the "
+                f"last state read was phase {phase(pod)}): somebody or something else deleted it"
+            )
+        else:
+            summary = (
+                f"the pod was deleted while container {main!r} was {kind}"
+                f" (phase {phase(pod)}): somebody or something else deleted it"
+            )
         return Verdict(Outcome.FAILURE, summary, None, record(reason="Deleted", deleted=True, stopped=cut))
     if node_lost(pod):
         target = _condition(pod, "DisruptionTarget") or {}

@@ -164,3 +164,21 @@ def test_the_report_travels_in_the_result_as_small_json():
     assert len(json.dumps(data["report"])) < 4096
     assert LifecycleResult.from_dict(data).report == report
     assert LifecycleResult.from_dict({**data, "report": None}).report is None
+
+
+def test_a_pod_that_ran_and_went_between_two_reads_is_reported_from_its_events():
+    # The last state read is the one it was created with; its Events (they outlive it) say where it ran.
+    snap = snapshot("running")
+    snap.pod["spec"].pop("nodeName", None)
+    snap.pod["status"] = {"phase": "Pending"}
+    created = at(snap.pod["metadata"]["creationTimestamp"])
+    report = pod_report(snap.pod, now=created + 60, events=snap.events)
+    assert (report.node, report.pending, report.running, report.ran_unseen) == ("node-1", 0.0, None, True)
+    assert report.render().splitlines()[:2] == [
+        "Pod report: default/running on node node-1",
+        "  pending 0s, ran (its Started event says so; no state read showed it: running time unknown)",
+    ]
+    # Events of an earlier pod of the same name say nothing about this one.
+    snap.pod["metadata"]["uid"] = "another-pod"
+    report = pod_report(snap.pod, now=created + 60, events=snap.events)
+    assert (report.node, report.pending, report.ran_unseen) == (None, 60.0, False)

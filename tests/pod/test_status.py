@@ -25,6 +25,7 @@ from airflow_provider_k8spod.pod.status import (
     format_event,
     main_container_done,
     main_container_started,
+    started_in_events,
 )
 from tests.pod.pods import names, pod, snapshot
 
@@ -1088,3 +1089,35 @@ def test_restarted_success_names_the_restarts_and_the_earlier_exit_code() -> Non
         "container 'base' succeeded after 2 restarts (restartPolicy OnFailure); its earlier run exited with code 4"
     )
     assert restarted_success(_looping(0, "terminated", exit_code=0), "base") is None
+
+
+@pytest.mark.parametrize(
+    ("main", "uid", "started"),
+    [
+        ("base", None, True),
+        ("base", "8300c9ab-cd81-4250-9fdf-b59217423ff6", True),  # the pod's own events
+        ("base", "another-pod-of-the-same-name", False),
+        ("other", None, False),
+    ],
+)
+def test_the_started_event_tells_that_the_main_container_started(
+    main: str, uid: str | None, started: bool
+) -> None:
+    assert started_in_events(snapshot("running").events, main, uid) is started
+
+
+def test_a_pod_deleted_before_any_state_showed_it_running_but_whose_event_did_is_not_called_not_started() -> (
+    None
+):
+    # The last state read is the one the pod was created with; the kubelet's Started event outlived it.
+    snap = snapshot("running")
+    snap.pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+    verdict = decide(snap.pod, main=MAIN, events=snap.events, deleted=True)
+    assert verdict.outcome is Outcome.FAILURE
+    assert verdict.summary == (
+        "the pod was deleted after container 'base' started (its Started event says so; the last state "
+        "read was phase Pending): somebody or something else deleted it"
+    )
+    # Without that event, it is what the last state says.
+    verdict = decide(snap.pod, main=MAIN, events=[], deleted=True)
+    assert "started" not in verdict.summary
