@@ -40,22 +40,27 @@ def test_a_log_stream_cut_every_20_kb_still_delivers_every_line_once(local_clust
 # -- a pod seen running is never "not started" -----------------------------------------------------------
 
 
-def test_a_pod_deleted_while_its_watch_is_behind_is_not_called_not_started(local_cluster_connection, run_dag):
-    cluster = local_cluster_connection
-    # The watch of pods starts late (a loaded API server): when it does, "running" and "deleted" arrive
-    # in one burst, and the follower only looks once both are in.
-    cluster.faults.latency("watch", "pods", seconds=4, times=1)
+def _deleted_once_running(cluster, run_dag, dag_id: str):
+    """Run a pod that sleeps; delete it (grace 0) as soon as its main container runs: the task's result."""
     with WhenPod(
         cluster,
         running(),
         lambda c, p: c.delete_pod("default", p["metadata"]["name"], grace_period_seconds=0),
     ) as fault:
-        result = run_dag(
-            dag_source("deleted_in_a_burst", """image="busybox:1.36", cmds=["sh", "-c", "sleep 60"]""")
-        )
+        result = run_dag(dag_source(dag_id, """image="busybox:1.36", cmds=["sh", "-c", "sleep 60"]"""))
     assert fault.fired.is_set()
     assert result.task_states == {"task": "failed"}
+    assert "did not start" not in result.log
     assert "deleted before its main container" not in result.log
+    return result
+
+
+def test_a_pod_deleted_while_its_watch_is_behind_is_not_called_not_started(local_cluster_connection, run_dag):
+    cluster = local_cluster_connection
+    # The watch of pods starts late (a loaded API server): when it does, "running" and "deleted" arrive
+    # in one burst, and the follower only looks once both are in.
+    cluster.faults.latency("watch", "pods", seconds=4, times=1)
+    result = _deleted_once_running(cluster, run_dag, "deleted_in_a_burst")
     assert (
         "the pod was deleted while container 'base' was running" in result.log
         # A loaded machine: the pod ran and went before the first read; its Started event says it ran.
@@ -72,18 +77,7 @@ def test_a_pod_that_ran_and_went_before_its_first_read_is_not_called_not_started
     # follower's list) are slow: the pod starts, runs and is deleted before the follower sees any state of
     # it but the one it was created with. Only its events tell that it ran.
     cluster.faults.latency("list", "pods", seconds=8, times=2)
-    with WhenPod(
-        cluster,
-        running(),
-        lambda c, p: c.delete_pod("default", p["metadata"]["name"], grace_period_seconds=0),
-    ) as fault:
-        result = run_dag(
-            dag_source("ran_and_went_unseen", """image="busybox:1.36", cmds=["sh", "-c", "sleep 60"]""")
-        )
-    assert fault.fired.is_set()
-    assert result.task_states == {"task": "failed"}
-    assert "did not start" not in result.log
-    assert "deleted before its main container" not in result.log
+    result = _deleted_once_running(cluster, run_dag, "ran_and_went_unseen")
     assert "the pod was deleted after container 'base' started" in result.log
     # The pod report says where it ran, not "never scheduled".
     assert "never scheduled" not in result.log
