@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,3 +182,44 @@ def test_a_container_killed_while_it_starts_leaves_nothing_running(mode: str, tm
     hung, leftovers = asyncio.run(main())
     assert hung == []
     assert leftovers == []
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    return False
+
+
+@pytest.mark.parametrize("mode", ["namespaces", "process"])
+def test_a_kill_that_comes_just_after_the_exit_keeps_the_exit_code(mode: str, tmp_path: Path) -> None:
+    """A delete or an eviction can kill a container that has just exited, before the event loop reaped it.
+    The kill must not reap it itself (asyncio's ``Process.kill()`` polls first): the child watcher would
+    then find no exit status and report 255 for the container and for its exec'd processes."""
+    if mode == "namespaces" and choose_mode("auto") != "namespaces":
+        pytest.skip("no mount/PID namespaces on this machine")
+    from airflow_provider_k8spod.testing.server import _set_child_watcher
+
+    runtime = Runtime(cast(Mode, mode), sys.executable)
+
+    async def main() -> tuple[int, int | None]:
+        _set_child_watcher(asyncio.get_running_loop())  # as the cluster's server: the loop reaps children
+        spec = LaunchSpec(
+            "/bin/sh", ["sh", "-c", "sleep 2; exit 3"], {"PATH": DEFAULT_PATH}, "/", [], "c", str(tmp_path)
+        )
+        process = await runtime.start(spec, lambda stream, chunk: None, lambda stream: None)
+        await asyncio.sleep(0.2)
+        executed, _ = await runtime.exec(
+            process, ["sh", "-c", "sleep 0.3; exit 4"], {"PATH": DEFAULT_PATH}, "/", stdin=False, tty=False
+        )
+        # Both have exited, and the loop has not reaped them (it does not run until the next await). The
+        # exec can only have been reaped already if starting it took longer than its 0.3 s.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            _zombie(process.proc.pid) and (executed.returncode is not None or _zombie(executed.pid))
+        ):
+            time.sleep(0.01)
+        assert _zombie(process.proc.pid)
+        process.kill()
+        return await process.wait(), await executed.wait()
+
+    assert asyncio.run(main()) == (3, 4)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from airflow_provider_k8spod.testing._util import JSON
 from airflow_provider_k8spod.testing.apiserver import _http as web
 from airflow_provider_k8spod.testing.apiserver._http import WSMsgType
+from airflow_provider_k8spod.testing.node.runtime import sigkill
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5 = "v5.channel.k8s.io"
@@ -202,9 +203,7 @@ async def serve_exec(
             ):
                 process.stdin.close()
         # The client went away.
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        sigkill(process)  # not process.kill(): see sigkill
 
     read_task = asyncio.ensure_future(reader())
     try:
@@ -219,9 +218,7 @@ async def serve_exec(
             await ws.close()
     finally:
         read_task.cancel()
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        sigkill(process)  # not process.kill(): see sigkill
         if pty_master is not None:
             with contextlib.suppress(Exception):
                 loop.remove_reader(pty_master)

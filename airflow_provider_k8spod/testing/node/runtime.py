@@ -83,6 +83,20 @@ def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def sigkill(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL a child of the event loop without reaping it.
+
+    Not ``proc.kill()``: asyncio sends it through ``Popen.send_signal``, which polls first (bpo-38630). If
+    the child has just exited, that poll reaps it, and the loop's child watcher, finding no status left,
+    reports 255: an evicted or deleted container showed exit code 255 instead of 137. ``os.kill`` on an
+    exited child that is not reaped yet (a zombie) does nothing, and its PID cannot be reused before the
+    loop (whose thread this runs in) reaps it.
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
 def map_path(path: str, mounts: Sequence[Mount]) -> str:
     """Host path of ``path`` as seen inside the container (longest mount target wins)."""
     best: Mount | None = None
@@ -228,11 +242,9 @@ class ContainerProcess:
         else:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+            sigkill(self.proc)
         for proc in list(self.exec_procs):
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            sigkill(proc)
 
     async def wait(self) -> int:
         """Wait for the exit and for the output to be drained; return the container exit code."""
@@ -243,8 +255,7 @@ class ContainerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         for proc in list(self.exec_procs):
             if self.mode == "process":
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                sigkill(proc)
         if self.pumps:
             await asyncio.gather(*self.pumps, return_exceptions=True)
         return exit_code_of(returncode)
