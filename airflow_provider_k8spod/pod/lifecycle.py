@@ -969,14 +969,22 @@ class PodLifecycle:
             marker = pod_xcom_marker(watcher.pod or pod)
             if marker:
                 self._log_result = LogResultCollector(marker, max_size=self.settings.max_xcom_size)
-        self._start_followers(pod, watcher, init=True)
+        # A pod never seen (gone before the first read) has no spec: no containers to choose from.
+        seen = bool(pod.get("spec"))
+        if seen:
+            self._start_followers(pod, watcher, init=True)
         failure = await self._await_start(watcher, events)
         if failure is not None:
             await self._drain_followers(watcher)  # what init containers printed belongs in the log
             return LifecycleResult(failure, watcher.pod or pod, started=False)
         started = watcher.pod or pod
         self._notify("pod_started", started)
-        self._start_followers(started, watcher, init=False)
+        if seen or started.get("spec"):
+            self._start_followers(started, watcher, init=False)
+        elif self.settings.get_logs:
+            # Its Started event says it ran, and it went before any read: so did its log.
+            cursor = self._cursors.setdefault(self.main, LogCursor())
+            self.log.warning("%s", unread_when_gone(self.main, cursor))
         done, crash_loop = await self._await_end(watcher)
         final = done or watcher.pod or pod
         if crash_loop is not None:
@@ -1356,6 +1364,10 @@ class PodLifecycle:
         while True:
             pod = await watcher.wait_for(settled)
             if pod is None or not ran(pod):
+                events = list(self._events.events.values()) if self._events is not None else []
+                if watcher.deleted and st.started_in_events(events, container, watcher.uid):
+                    # It ran and went between two reads of the pod: its log went with it, unread.
+                    self.log.warning("%s", unread_when_gone(container, cursor))
                 return  # the pod ended or was deleted without this container ever running
             restarts = _restart_count(pod, container)
             before = cursor.delivered

@@ -83,6 +83,8 @@ def test_a_pod_that_ran_and_went_before_its_first_read_is_not_called_not_started
     assert "never scheduled" not in result.log
     assert "on node node-1" in result.log
     assert "running time unknown" in result.log
+    # What it printed went with it, and the task log says so.
+    assert "The log of container base may be incomplete: the pod was deleted before any of" in result.log
     assert task_pods(cluster) == []
 
 
