@@ -913,9 +913,12 @@ class PodLifecycle:
         """
         result = await self._follow_pod(handle, initial=initial, deadline=deadline)
         if self.settings.pod_report and result.pod:
-            events = list(self._events.events.values()) if self._events is not None else []
-            result.report = pod_report(result.pod, now=self.wall_clock(), events=events)
+            result.report = pod_report(result.pod, now=self.wall_clock(), events=self._known_events())
         return result
+
+    def _known_events(self) -> list[dict[str, Any]]:
+        """The pod's events received so far (none before following starts)."""
+        return list(self._events.events.values()) if self._events is not None else []
 
     async def _follow_pod(
         self,
@@ -979,7 +982,7 @@ class PodLifecycle:
             return LifecycleResult(failure, watcher.pod or pod, started=False)
         started = watcher.pod or pod
         self._notify("pod_started", started)
-        if seen or started.get("spec"):
+        if started.get("spec"):
             self._start_followers(started, watcher, init=False)
         elif self.settings.get_logs:
             # Its Started event says it ran, and it went before any read: so did its log.
@@ -1364,8 +1367,7 @@ class PodLifecycle:
         while True:
             pod = await watcher.wait_for(settled)
             if pod is None or not ran(pod):
-                events = list(self._events.events.values()) if self._events is not None else []
-                if watcher.deleted and st.started_in_events(events, container, watcher.uid):
+                if watcher.deleted and st.started_in_events(self._known_events(), container, watcher.uid):
                     # It ran and went between two reads of the pod: its log went with it, unread.
                     self.log.warning("%s", unread_when_gone(container, cursor))
                 return  # the pod ended or was deleted without this container ever running

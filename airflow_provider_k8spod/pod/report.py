@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_k8spod.pod.status import event_about, event_time
 from airflow_provider_k8spod.pod.validation import parse_quantity
 
 __all__ = ["ContainerReport", "PodReport", "pod_report"]
@@ -179,11 +180,12 @@ def pod_report(pod: Mapping[str, Any], *, now: float, events: Iterable[Mapping[s
             ends.append(end)
         containers.append(_container(item, init))
     first_start = min(starts) if starts else None
-    own = [e for e in events if _about(e, meta.get("uid"))]
+    own = [e for e in events if event_about(e, meta.get("uid"))]
     event_start = None
     if first_start is None:
         event_start = min(
-            (t for e in own if e.get("reason") == "Started" and (t := _event_time(e))), default=None
+            (t for e in own if e.get("reason") == "Started" and (t := event_time(e, first=True))),
+            default=None,
         )
     pending = _between(created, first_start if first_start is not None else (event_start or now))
     running = None
@@ -207,12 +209,6 @@ def pod_report(pod: Mapping[str, Any], *, now: float, events: Iterable[Mapping[s
     )
 
 
-def _about(event: Mapping[str, Any], uid: str | None) -> bool:
-    """The event is about this pod (not an earlier pod of the same name)."""
-    other = (event.get("involvedObject") or {}).get("uid")
-    return not (uid and other and other != uid)
-
-
 def _kubelet_host(events: Iterable[Mapping[str, Any]]) -> str | None:
     """The node whose kubelet reported on the pod (``source.host``; ``reportingInstance`` in newer ones)."""
     for event in events:
@@ -222,14 +218,6 @@ def _kubelet_host(events: Iterable[Mapping[str, Any]]) -> str | None:
             if host:
                 return str(host)
     return None
-
-
-def _event_time(event: Mapping[str, Any]) -> float | None:
-    return (
-        _time(event.get("firstTimestamp"))
-        or _time(event.get("eventTime"))
-        or _time((event.get("metadata") or {}).get("creationTimestamp"))
-    )
 
 
 def _container(item: Mapping[str, Any], init: bool) -> ContainerReport:

@@ -433,19 +433,22 @@ def event_is_warning(event: Mapping[str, Any]) -> bool:
     return event.get("type") == "Warning"
 
 
+def event_about(event: Mapping[str, Any], uid: str | None) -> bool:
+    """The event is about the pod ``uid``, not an earlier pod of the same name (an unknown uid matches)."""
+    other = (event.get("involvedObject") or {}).get("uid")
+    return not (uid and other and other != uid)
+
+
 def started_in_events(events: Sequence[Mapping[str, Any]], main: str, uid: str | None = None) -> bool:
     """Whether the kubelet reported container ``main`` started (its ``Started`` event). The events outlive
     the pod: a pod deleted before any of its states showed the container running may still have said so
     here. Events of another pod of the same name (another ``uid``) do not count."""
-    for event in events:
-        involved = event.get("involvedObject") or {}
-        if (
-            event.get("reason") == "Started"
-            and involved.get("fieldPath") == f"spec.containers{{{main}}}"
-            and not (uid and involved.get("uid") and involved.get("uid") != uid)
-        ):
-            return True
-    return False
+    return any(
+        event.get("reason") == "Started"
+        and (event.get("involvedObject") or {}).get("fieldPath") == f"spec.containers{{{main}}}"
+        and event_about(event, uid)
+        for event in events
+    )
 
 
 def format_event(event: Mapping[str, Any]) -> str:
@@ -464,8 +467,14 @@ def format_event(event: Mapping[str, Any]) -> str:
     return f"{text} ({', '.join(details)})" if details else text
 
 
-def _event_time(event: Mapping[str, Any]) -> float:
-    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+def event_time(event: Mapping[str, Any], *, first: bool = False) -> float:
+    """When the event last happened (``first``: when it first did), in seconds; 0.0 if it says nothing."""
+    keys = (
+        ("firstTimestamp", "eventTime", "lastTimestamp")
+        if first
+        else ("lastTimestamp", "eventTime", "firstTimestamp")
+    )
+    for key in keys:
         value = _parse_time(event.get(key))
         if value is not None:
             return value
@@ -657,7 +666,7 @@ def failure_record(
                 restart_count=int((item or {}).get("restartCount") or 0),
             )
         )
-    warnings = sorted((e for e in events if event_is_warning(e)), key=_event_time)[-max_warnings:]
+    warnings = sorted((e for e in events if event_is_warning(e)), key=event_time)[-max_warnings:]
     return FailureRecord(
         pod=str(meta.get("name") or ""),
         namespace=str(meta.get("namespace") or ""),
